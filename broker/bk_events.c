@@ -1,0 +1,728 @@
+/* bk_events.c -- see bk_events.h.
+ *
+ * Every client-visible event is rendered here once, as JSON text, and the
+ * same bytes go to every gateway that needs them. Order: a batch's records
+ * are handled one by one, in the order gateways sent them; each stages its
+ * output in that order, so every gateway sees a room's events in seq order
+ * and a joining connection's catch-up lands before its `enter` and before
+ * any later live message. */
+#include "bk_events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "log.h"
+#include "valid.h"
+#include "wire.h"
+
+#define IDEMPOTENCY_MS (10 * 60 * 1000)
+#define WHO_MAX 1000
+#define HISTORY_DEFAULT 50
+#define HISTORY_MAX 200
+#define BROKER_TEXT_MAX (1u << 20) /* gateways enforce the configured cap */
+
+struct events {
+    const config *cfg;
+    store *st;
+    rooms *rooms;
+    bk_link *link;
+    bool jwt;
+    wbuf out;       /* scratch for rendering */
+    uint64_t stored; /* messages stored since start */
+    int64_t now;
+};
+
+rc events_new(const config *cfg, store *st, rooms *rm, events **out)
+{
+    events *ev = calloc(1, sizeof *ev);
+    if (ev == NULL)
+        return RC_NOMEM;
+    ev->cfg = cfg;
+    ev->st = st;
+    ev->rooms = rm;
+    ev->jwt = strcmp(cfg->auth, "jwt") == 0;
+    *out = ev;
+    return RC_OK;
+}
+
+void events_set_link(events *ev, bk_link *l)
+{
+    ev->link = l;
+}
+
+void events_free(events *ev)
+{
+    if (ev == NULL)
+        return;
+    wbuf_free(&ev->out);
+    free(ev);
+}
+
+uint64_t events_messages_stored(const events *ev)
+{
+    return ev->stored;
+}
+
+/* --- rendering --------------------------------------------------------- */
+
+static wbuf *render_start(events *ev, const char *event)
+{
+    wbuf *w = &ev->out;
+    wbuf_reset(w);
+    jsonw_raw(w, "{\"event\":");
+    jsonw_cstr(w, event);
+    return w;
+}
+
+static void render_message(wbuf *w, const stored_msg *m, bool replay)
+{
+    jsonw_raw(w, "{\"event\":\"message\"");
+    jsonw_key(w, "room");
+    jsonw_cstr(w, m->room);
+    jsonw_key(w, "uid");
+    jsonw_cstr(w, m->uid);
+    jsonw_key(w, "name");
+    jsonw_cstr(w, m->name);
+    jsonw_key(w, "message");
+    jsonw_str(w, m->text, m->text_len);
+    jsonw_key(w, "seq");
+    jsonw_i64(w, (int64_t)m->seq);
+    jsonw_key(w, "ts");
+    jsonw_i64(w, m->ts);
+    if (m->cid != NULL) {
+        jsonw_key(w, "id");
+        jsonw_cstr(w, m->cid);
+    }
+    if (replay)
+        jsonw_raw(w, ",\"replay\":true");
+    jsonw_raw(w, "}");
+}
+
+static wbuf *render_counts(events *ev, const char *event, const room *rm,
+                           const member *m, size_t num, size_t total,
+                           bool with_seq, bool truncated)
+{
+    wbuf *w = render_start(ev, event);
+    jsonw_key(w, "room");
+    jsonw_cstr(w, rm->name);
+    jsonw_key(w, "uid");
+    jsonw_cstr(w, m->uid);
+    jsonw_key(w, "name");
+    jsonw_cstr(w, m->name);
+    jsonw_key(w, "num");
+    jsonw_i64(w, (int64_t)num);
+    jsonw_key(w, "total");
+    jsonw_i64(w, (int64_t)total);
+    if (with_seq) {
+        jsonw_key(w, "seq");
+        jsonw_i64(w, (int64_t)rm->last_seq);
+    }
+    if (truncated)
+        jsonw_raw(w, ",\"truncated\":true");
+    jsonw_raw(w, "}");
+    return w;
+}
+
+/* enter / out / leave, with the room's counts as they are now */
+static wbuf *render_presence(events *ev, const char *event, const room *rm,
+                             const member *m, bool with_seq, bool truncated)
+{
+    return render_counts(ev, event, rm, m, rm->online,
+                         map_count(rm->members), with_seq, truncated);
+}
+
+/* --- sending ----------------------------------------------------------- */
+
+static void to_conn(bk_conn *c, const wbuf *w)
+{
+    link_out_conn(c->gw, c->id, w->data, w->len);
+}
+
+static void to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w)
+{
+    for (size_t i = 0; i < rm->ngws; i++)
+        link_out_room(rm->gws[i].gw, rm->name, except, seq, w->data, w->len);
+}
+
+static void send_error(events *ev, bk_conn *c, rc r, const char *message,
+                       const char *id)
+{
+    wbuf *w = render_start(ev, "error");
+    jsonw_key(w, "code");
+    jsonw_cstr(w, rc_code(r));
+    jsonw_key(w, "message");
+    jsonw_cstr(w, message);
+    if (id != NULL && id[0] != 0) {
+        jsonw_key(w, "id");
+        jsonw_cstr(w, id);
+    }
+    jsonw_raw(w, "}");
+    to_conn(c, w);
+}
+
+static void send_noauth(events *ev, bk_conn *c, const char *why)
+{
+    wbuf *w = render_start(ev, "noauth");
+    jsonw_key(w, "message");
+    jsonw_cstr(w, why);
+    jsonw_raw(w, "}");
+    to_conn(c, w);
+}
+
+/* --- state helpers ----------------------------------------------------- */
+
+static bool db_begin(events *ev, bk_conn *c, const char *id)
+{
+    if (store_begin(ev->st) == RC_OK)
+        return true;
+    if (c != NULL)
+        send_error(ev, c, RC_INTERNAL, "storage failed", id);
+    return false;
+}
+
+static void add_member_row(void *arg, const char *uid, const char *name,
+                           uint64_t last_seen)
+{
+    member *m;
+    if (room_member_add(arg, uid, name, last_seen, &m) != RC_OK)
+        LOG(LOG_ERROR, "event=member_load reason=\"out of memory\"");
+}
+
+/* The room, loaded from storage on first use. */
+static room *room_get(events *ev, const char *name)
+{
+    room *rm = rooms_find(ev->rooms, name);
+    if (rm != NULL)
+        return rm;
+    if (rooms_add(ev->rooms, name, &rm) != RC_OK)
+        return NULL;
+    if (store_room_seq(ev->st, name, &rm->last_seq) != RC_OK ||
+        store_members(ev->st, name, add_member_row, rm) != RC_OK)
+        LOG(LOG_ERROR, "event=room_load room=%s", name);
+    return rm;
+}
+
+/* The room `name` if c is present in it, else answers not_in_room. */
+static presence *present_or_error(events *ev, bk_conn *c, const char *name,
+                                  const char *id)
+{
+    if (!valid_room(name, strlen(name))) {
+        send_error(ev, c, RC_BAD_REQUEST, "room must be 1-64 characters of "
+                   "A-Z a-z 0-9 _ . : -", id);
+        return NULL;
+    }
+    room *rm = rooms_find(ev->rooms, name);
+    presence *p = rm ? conn_presence(c, rm) : NULL;
+    if (p == NULL)
+        send_error(ev, c, RC_NOT_IN_ROOM, "enter the room first", id);
+    return p;
+}
+
+/* Takes p offline; sends `out` when its member has no connection left. */
+static void go_offline(events *ev, presence *p)
+{
+    room *rm = p->room;
+    member *m = p->member;
+    if (!presence_del(p))
+        return;
+    m->last_seen = rm->last_seq;
+    if (db_begin(ev, NULL, NULL))
+        store_member_put(ev->st, rm->name, m->uid, m->name, m->last_seen);
+    to_room(rm, 0, 0, render_presence(ev, "out", rm, m, false, false));
+}
+
+static void conn_close(events *ev, bk_conn *c)
+{
+    while (c->presences != NULL)
+        go_offline(ev, c->presences);
+    rooms_conn_del(ev->rooms, c);
+}
+
+void events_gone(void *arg, gateway *gw)
+{
+    events *ev = arg;
+    bk_conn **list = NULL;
+    size_t n = rooms_conns_of(ev->rooms, gw, &list);
+    for (size_t i = 0; i < n; i++)
+        conn_close(ev, list[i]);
+    free(list);
+    if (n > 0)
+        LOG(LOG_INFO, "event=gateway_conns_offline id=%s conns=%zu", gw->id,
+            n);
+}
+
+/* --- catch-up ---------------------------------------------------------- */
+
+typedef struct replay_ctx {
+    events *ev;
+    bk_conn *to_conn; /* replay to one connection ... */
+    gateway *to_gw;   /* ... or to every local member on a gateway */
+    wbuf buf;
+    long rows;
+} replay_ctx;
+
+static void replay_row(void *arg, const stored_msg *m)
+{
+    replay_ctx *rc_ = arg;
+    wbuf_reset(&rc_->buf);
+    render_message(&rc_->buf, m, true);
+    if (rc_->to_conn != NULL)
+        link_out_conn(rc_->to_conn->gw, rc_->to_conn->id, rc_->buf.data,
+                      rc_->buf.len);
+    else
+        link_out_room(rc_->to_gw, m->room, 0, m->seq, rc_->buf.data,
+                      rc_->buf.len);
+    rc_->rows++;
+}
+
+/* Replays rm's messages after `from`, at most offline_max of the newest.
+ * Returns true when unseen messages were left out (cap or retention). */
+static bool replay(events *ev, room *rm, uint64_t from, bk_conn *c,
+                   gateway *gw)
+{
+    if (from >= rm->last_seq)
+        return false;
+    uint64_t start = from;
+    uint64_t cap = (uint64_t)ev->cfg->offline_max;
+    if (rm->last_seq - from > cap)
+        start = rm->last_seq - cap;
+    replay_ctx ctx = {.ev = ev, .to_conn = c, .to_gw = gw};
+    if (start < rm->last_seq)
+        store_after(ev->st, rm->name, start, (long)(rm->last_seq - start),
+                    replay_row, &ctx);
+    wbuf_free(&ctx.buf);
+    return start > from || (uint64_t)ctx.rows < rm->last_seq - start;
+}
+
+/* --- handlers ---------------------------------------------------------- */
+
+typedef struct enter_req {
+    const char *room;
+    const char *uid;
+    const char *name;
+    int64_t since; /* -1: none */
+} enter_req;
+
+/* Who the entering user is: checks uid and name under the auth mode. */
+static bool enter_identity(events *ev, bk_conn *c, enter_req *q)
+{
+    if (ev->jwt) {
+        if (q->uid[0] != 0 && strcmp(q->uid, c->claims.sub) != 0) {
+            send_error(ev, c, RC_FORBIDDEN, "uid differs from the token's "
+                       "sub", NULL);
+            return false;
+        }
+        q->uid = c->claims.sub;
+        if (c->claims.has_name)
+            q->name = c->claims.name;
+        if (!jwt_room_allowed(&c->claims, q->room)) {
+            send_error(ev, c, RC_FORBIDDEN, "the token does not allow this "
+                       "room", NULL);
+            return false;
+        }
+    } else if (q->uid[0] == 0) {
+        q->uid = c->uid;
+    }
+    if (!valid_uid(q->uid, strlen(q->uid))) {
+        send_error(ev, c, RC_BAD_REQUEST, "uid must be 1-64 characters of "
+                   "A-Z a-z 0-9 _ . : @ -", NULL);
+        return false;
+    }
+    if (!valid_name(q->name, strlen(q->name))) {
+        send_error(ev, c, RC_BAD_REQUEST, "name must be 1-32 characters, "
+                   "no control characters", NULL);
+        return false;
+    }
+    return true;
+}
+
+/* The member q->uid of rm, created or renamed as needed. */
+static member *enter_member(events *ev, bk_conn *c, room *rm,
+                            const enter_req *q, bool *is_new)
+{
+    member *m = room_member(rm, q->uid);
+    *is_new = m == NULL;
+    if (m != NULL && strcmp(m->name, q->name) == 0)
+        return m;
+    if (!db_begin(ev, c, NULL))
+        return NULL;
+    if (m == NULL && room_member_add(rm, q->uid, q->name, rm->last_seq,
+                                     &m) != RC_OK) {
+        send_error(ev, c, RC_INTERNAL, "out of memory", NULL);
+        return NULL;
+    }
+    snprintf(m->name, sizeof m->name, "%s", q->name);
+    store_member_put(ev->st, rm->name, m->uid, m->name, m->last_seen);
+    return m;
+}
+
+static void on_enter(events *ev, bk_conn *c, enter_req *q)
+{
+    if (!valid_room(q->room, strlen(q->room))) {
+        send_error(ev, c, RC_BAD_REQUEST, "room must be 1-64 characters of "
+                   "A-Z a-z 0-9 _ . : -", NULL);
+        return;
+    }
+    if (!enter_identity(ev, c, q))
+        return;
+    room *rm = room_get(ev, q->room);
+    if (rm == NULL) {
+        send_error(ev, c, RC_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    presence *p = conn_presence(c, rm);
+    if (p != NULL && strcmp(p->member->uid, q->uid) != 0) {
+        send_error(ev, c, RC_BAD_REQUEST, "this connection is in the room "
+                   "under another uid", NULL);
+        return;
+    }
+    bool is_new;
+    member *m = enter_member(ev, c, rm, q, &is_new);
+    if (m == NULL)
+        return;
+    /* What this connection has not seen (PROTOCOL.md, catch-up). */
+    uint64_t from = rm->last_seq;
+    if (q->since >= 0)
+        from = (uint64_t)q->since < rm->last_seq ? (uint64_t)q->since
+                                                  : rm->last_seq;
+    else if (!is_new && m->conns == 0)
+        from = m->last_seen;
+    bool truncated = replay(ev, rm, from, c, NULL);
+    bool first = false;
+    if (p == NULL) {
+        if (presence_add(c, rm, m, &first) != RC_OK) {
+            send_error(ev, c, RC_INTERNAL, "out of memory", NULL);
+            return;
+        }
+        link_out_join(c->gw, c->id, rm->name);
+    }
+    if (first && !truncated) {
+        to_room(rm, 0, 0, render_presence(ev, "enter", rm, m, true, false));
+        return;
+    }
+    if (first)
+        to_room(rm, c->id, 0, render_presence(ev, "enter", rm, m, true,
+                                              false));
+    to_conn(c, render_presence(ev, "enter", rm, m, true, truncated));
+}
+
+/* After a broker restart a gateway registers its connections again:
+ * presence without notices, and the room's messages it missed. */
+static void on_resume(events *ev, bk_conn *c, enter_req *q)
+{
+    if (!valid_room(q->room, strlen(q->room)) ||
+        !valid_uid(q->uid, strlen(q->uid)) ||
+        !valid_name(q->name, strlen(q->name)) || q->since < 0)
+        return;
+    room *rm = room_get(ev, q->room);
+    if (rm == NULL || conn_presence(c, rm) != NULL)
+        return;
+    if (ev->jwt && (!c->authed || strcmp(c->claims.sub, q->uid) != 0))
+        return;
+    bool gw_new = true;
+    for (size_t i = 0; i < rm->ngws; i++)
+        gw_new = gw_new && rm->gws[i].gw != c->gw;
+    bool is_new, first;
+    member *m = enter_member(ev, c, rm, q, &is_new);
+    if (m == NULL || presence_add(c, rm, m, &first) != RC_OK)
+        return;
+    if (gw_new)
+        replay(ev, rm, (uint64_t)q->since, NULL, c->gw);
+}
+
+static void stored_copy(void *arg, const stored_msg *m)
+{
+    render_message(arg, m, false);
+}
+
+static void on_message(events *ev, bk_conn *c, const char *room_name,
+                       const char *text, size_t len, const char *id)
+{
+    if (id[0] != 0 && !valid_client_id(id, strlen(id))) {
+        send_error(ev, c, RC_BAD_REQUEST, "id must be 1-64 bytes", NULL);
+        return;
+    }
+    presence *p = present_or_error(ev, c, room_name, id);
+    if (p == NULL)
+        return;
+    if (len > BROKER_TEXT_MAX || !valid_utf8(text, len)) {
+        send_error(ev, c, RC_BAD_REQUEST, "message must be UTF-8 text", id);
+        return;
+    }
+    if (!db_begin(ev, c, id))
+        return;
+    room *rm = p->room;
+    member *m = p->member;
+    if (id[0] != 0) {
+        bool found = false;
+        wbuf_reset(&ev->out);
+        store_find_cid(ev->st, m->uid, id, ev->now - IDEMPOTENCY_MS,
+                       stored_copy, &ev->out, &found);
+        if (found) { /* a resend: the original back, nothing broadcast */
+            to_conn(c, &ev->out);
+            return;
+        }
+    }
+    stored_msg sm = {
+        .room = rm->name,
+        .seq = rm->last_seq + 1,
+        .uid = m->uid,
+        .name = m->name,
+        .text = text,
+        .text_len = len,
+        .cid = id[0] ? id : NULL,
+        .ts = ev->now,
+    };
+    if (store_append(ev->st, &sm) != RC_OK) {
+        send_error(ev, c, RC_INTERNAL, "storage failed", id);
+        return;
+    }
+    rm->last_seq = sm.seq;
+    ev->stored++;
+    wbuf_reset(&ev->out);
+    render_message(&ev->out, &sm, false);
+    to_room(rm, 0, sm.seq, &ev->out);
+}
+
+static void on_leave(events *ev, bk_conn *c, const char *room_name)
+{
+    presence *p = present_or_error(ev, c, room_name, NULL);
+    if (p == NULL || !db_begin(ev, c, NULL))
+        return;
+    room *rm = p->room;
+    member *m = p->member;
+    /* Counts as they are after the leave; the leaver hears it too. */
+    to_room(rm, 0, 0, render_counts(ev, "leave", rm, m, rm->online - 1,
+                                    map_count(rm->members) - 1, false,
+                                    false));
+    while (m->presences != NULL) {
+        presence *q = m->presences;
+        link_out_part(q->conn->gw, q->conn->id, rm->name);
+        presence_del(q);
+    }
+    store_member_del(ev->st, rm->name, m->uid);
+    room_member_del(rm, m);
+}
+
+static void on_who(events *ev, bk_conn *c, const char *room_name)
+{
+    presence *p = present_or_error(ev, c, room_name, NULL);
+    if (p == NULL)
+        return;
+    wbuf *w = render_start(ev, "who");
+    jsonw_key(w, "room");
+    jsonw_cstr(w, p->room->name);
+    jsonw_raw(w, ",\"members\":[");
+    map_iter it = {0};
+    void *v;
+    int n = 0;
+    while (n < WHO_MAX && map_next(p->room->members, &it, NULL, NULL, &v)) {
+        member *m = v;
+        jsonw_raw(w, n++ ? ",{\"uid\":" : "{\"uid\":");
+        jsonw_cstr(w, m->uid);
+        jsonw_key(w, "name");
+        jsonw_cstr(w, m->name);
+        jsonw_raw(w, m->conns > 0 ? ",\"online\":true}" : ",\"online\":false}");
+    }
+    jsonw_raw(w, "]}");
+    to_conn(c, w);
+}
+
+typedef struct history_ctx {
+    wbuf *w;
+    int n;
+} history_ctx;
+
+static void history_row(void *arg, const stored_msg *m)
+{
+    history_ctx *h = arg;
+    if (h->n++)
+        wbuf_u8(h->w, ',');
+    render_message(h->w, m, false);
+}
+
+static void on_history(events *ev, bk_conn *c, const char *room_name,
+                       int64_t before, int64_t limit)
+{
+    presence *p = present_or_error(ev, c, room_name, NULL);
+    if (p == NULL)
+        return;
+    if (limit < 1) {
+        send_error(ev, c, RC_BAD_REQUEST, "limit must be at least 1", NULL);
+        return;
+    }
+    if (limit > HISTORY_MAX)
+        limit = HISTORY_MAX;
+    uint64_t b = before < 0 ? UINT64_MAX >> 1 : (uint64_t)before;
+    wbuf *w = render_start(ev, "history");
+    jsonw_key(w, "room");
+    jsonw_cstr(w, p->room->name);
+    jsonw_raw(w, ",\"messages\":[");
+    history_ctx h = {w, 0};
+    bool more = false;
+    if (store_before(ev->st, p->room->name, b, (long)limit, history_row, &h,
+                     &more) != RC_OK) {
+        send_error(ev, c, RC_INTERNAL, "storage failed", NULL);
+        return;
+    }
+    jsonw_raw(w, more ? "],\"more\":true}" : "],\"more\":false}");
+    to_conn(c, w);
+}
+
+static void on_auth(events *ev, bk_conn *c, const char *token, size_t len)
+{
+    if (!ev->jwt) {
+        send_error(ev, c, RC_UNSUPPORTED, "auth is off on this server", NULL);
+        return;
+    }
+    jwt_claims claims;
+    const char *why = "rejected";
+    if (jwt_verify(token, len, ev->cfg->jwt_secret, ev->now / 1000, &claims,
+                   &why) != RC_OK) {
+        send_noauth(ev, c, why);
+        return;
+    }
+    if (c->authed && strcmp(c->claims.sub, claims.sub) != 0) {
+        jwt_claims_free(&claims);
+        send_error(ev, c, RC_FORBIDDEN, "already authenticated as another "
+                   "user", NULL);
+        return;
+    }
+    jwt_claims_free(&c->claims);
+    c->claims = claims;
+    c->authed = true;
+    snprintf(c->uid, sizeof c->uid, "%s", claims.sub);
+    link_out_authed(c->gw, c->id);
+    wbuf *w = render_start(ev, "auth");
+    jsonw_key(w, "uid");
+    jsonw_cstr(w, claims.sub);
+    if (claims.has_name) {
+        jsonw_key(w, "name");
+        jsonw_cstr(w, claims.name);
+    }
+    jsonw_raw(w, "}");
+    to_conn(c, w);
+}
+
+/* --- decoding ---------------------------------------------------------- */
+
+/* Decodes and runs one record; false when the record is malformed. */
+static bool handle_record(events *ev, gateway *gw, rbuf *r)
+{
+    uint8_t type = rbuf_u8(r);
+    uint64_t id = rbuf_u64(r);
+    if (r->failed || type == EV_BYE)
+        return false;
+    bk_conn *c = rooms_conn(ev->rooms, gw, id);
+    if (c == NULL && type == EV_CLOSE)
+        return true;
+    if (c == NULL && rooms_conn_add(ev->rooms, gw, id, &c) != RC_OK)
+        return false;
+    size_t a_len, b_len, c_len;
+    const char *a, *b, *d;
+    enter_req q;
+    switch (type) {
+    case EV_OPEN:
+        a = rbuf_str(r, &a_len);
+        if (r->failed)
+            return false;
+        if (valid_uid(a, a_len))
+            snprintf(c->uid, sizeof c->uid, "%s", a);
+        return true;
+    case EV_CLOSE:
+        conn_close(ev, c);
+        return true;
+    case EV_AUTH:
+        a = rbuf_str(r, &a_len);
+        if (!r->failed)
+            on_auth(ev, c, a, a_len);
+        return !r->failed;
+    case EV_ENTER:
+    case EV_RESUME:
+        q.room = rbuf_str(r, NULL);
+        q.uid = rbuf_str(r, NULL);
+        q.name = rbuf_str(r, NULL);
+        q.since = rbuf_i64(r);
+        if (r->failed)
+            return false;
+        if (type == EV_RESUME)
+            on_resume(ev, c, &q);
+        else if (ev->jwt && !c->authed)
+            send_noauth(ev, c, "authenticate first");
+        else
+            on_enter(ev, c, &q);
+        return true;
+    default:
+        break;
+    }
+    a = rbuf_str(r, &a_len); /* every other record starts with a room */
+    int64_t before = -1, limit = HISTORY_DEFAULT;
+    b = d = "";
+    b_len = c_len = 0;
+    if (type == EV_MESSAGE) {
+        b = rbuf_str(r, &b_len);
+        d = rbuf_str(r, &c_len);
+    } else if (type == EV_HISTORY) {
+        before = rbuf_i64(r);
+        limit = rbuf_i64(r);
+    } else if (type != EV_LEAVE && type != EV_WHO) {
+        return false;
+    }
+    if (r->failed)
+        return false;
+    if (ev->jwt && !c->authed) {
+        send_noauth(ev, c, "authenticate first");
+        return true;
+    }
+    if (type == EV_MESSAGE)
+        on_message(ev, c, a, b, b_len, d);
+    else if (type == EV_LEAVE)
+        on_leave(ev, c, a);
+    else if (type == EV_WHO)
+        on_who(ev, c, a);
+    else
+        on_history(ev, c, a, before, limit);
+    return true;
+}
+
+long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
+{
+    rbuf r;
+    enum wire_kind kind;
+    ev->now = now_ms;
+    rbuf_init(&r, nng_msg_body(msg), nng_msg_len(msg));
+    if (rbuf_header(&r, &kind) != RC_OK || kind != WIRE_EVENTS) {
+        LOG(LOG_WARN, "event=bad_envelope reason=\"not an events message\"");
+        return 0;
+    }
+    size_t idlen;
+    const char *gw_id = rbuf_str(&r, &idlen);
+    uint64_t instance = rbuf_u64(&r);
+    if (r.failed || idlen == 0 || idlen >= 256) {
+        LOG(LOG_WARN, "event=bad_envelope reason=\"bad gateway id\"");
+        return 0;
+    }
+    gateway *gw;
+    bool created;
+    if (link_gateway(ev->link, gw_id, instance, now_ms, &gw, &created) !=
+        RC_OK)
+        return 0;
+    long n = 0;
+    while (r.left > 0) {
+        if (r.p[0] == EV_BYE) { /* the gateway stops: forget it now */
+            LOG(LOG_INFO, "event=gateway_stopped id=%s", gw->id);
+            events_gone(ev, gw);
+            link_drop(ev->link, gw);
+            return n + 1;
+        }
+        if (!handle_record(ev, gw, &r)) {
+            LOG(LOG_WARN, "event=bad_envelope gateway=%s record=%ld", gw->id,
+                n);
+            break;
+        }
+        n++;
+    }
+    return n;
+}

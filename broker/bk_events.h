@@ -1,0 +1,36 @@
+/* bk_events.h -- what the broker does with each event from a gateway.
+ *
+ * Decodes an events message (wire.h), checks every field as PROTOCOL.md
+ * says (the broker trusts no gateway), updates rooms and storage, and
+ * stages the answers and fan-out on the link. Writes go into the store's
+ * open transaction; the caller commits, then publishes the link.
+ * Broker main thread only. */
+#ifndef BK_EVENTS_H
+#define BK_EVENTS_H
+
+#include <nng/nng.h>
+#include <stdint.h>
+
+#include "bk_link.h"
+#include "bk_rooms.h"
+#include "bk_store.h"
+#include "config.h"
+
+typedef struct events events;
+
+/* Borrows cfg, st, rm; the link is set later (it needs events_gone).
+ * On RC_OK *out is owned (free with events_free). */
+rc events_new(const config *cfg, store *st, rooms *rm, events **out);
+void events_set_link(events *ev, bk_link *l);
+void events_free(events *ev); /* NULL ok */
+
+/* Handles one events message (borrowed). Returns the records handled. */
+long events_handle(events *ev, nng_msg *msg, int64_t now_ms);
+
+/* link_gone_fn: every connection of gw goes offline (`out` events). */
+void events_gone(void *ev, gateway *gw);
+
+/* Metrics. */
+uint64_t events_messages_stored(const events *ev);
+
+#endif

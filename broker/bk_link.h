@@ -1,0 +1,96 @@
+/* bk_link.h -- the broker's end of the nng links, and what it owes each
+ * gateway.
+ *
+ * events_url: a PULL socket; gateways PUSH batches of events (wire.h).
+ * fanout_url: a raw REP socket; each gateway keeps one poll (REQ) parked
+ * here and gets, as the reply, every fan-out record queued for it since the
+ * position it acknowledged. Nothing is dropped on the way: a lost reply is
+ * sent again when the gateway polls with the old position, and a gateway
+ * that asks for a position the broker no longer holds is told to register
+ * again (WIRE_RESET). A poll also shows the gateway is alive.
+ *
+ * Records are staged (link_out_*) while a batch of events is handled and
+ * become visible only at link_publish, which the broker calls after the
+ * batch's SQLite commit: no copy leaves before the message is stored.
+ *
+ * Threads: nng's callback threads only queue what arrives (under the link's
+ * mutex); everything else is the broker main thread's. */
+#ifndef BK_LINK_H
+#define BK_LINK_H
+
+#include <nng/nng.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "rc.h"
+#include "wire.h"
+
+typedef struct bk_link bk_link;
+typedef struct gateway gateway;
+
+struct gateway {
+    char id[256];
+    uint64_t instance;   /* changes when the gateway process restarts */
+    int64_t last_poll_ms;
+    wbuf staged;         /* records of the batch not yet committed */
+    wbuf out;            /* records base+1 .. next, visible */
+    uint64_t staged_n;
+    uint64_t base;       /* acknowledged position */
+    uint64_t next;       /* position of the last record in out */
+    uint64_t sent_upto;  /* position of the last record sent */
+    size_t sent_bytes;   /* bytes of out that were sent */
+    nng_msg *parked;     /* the gateway's poll, waiting for records */
+    int64_t parked_ms;
+    bool reset;          /* stream lost: answer its next poll with a reset */
+    struct gateway *next_gw;
+};
+
+/* Called when a gateway's connections must go offline: it restarted,
+ * fell silent, or fell too far behind. The record stays valid during it. */
+typedef void (*link_gone_fn)(void *arg, gateway *gw);
+
+/* Listens on both URLs. On RC_OK *out is owned (close with link_close). */
+rc link_open(const config *cfg, link_gone_fn gone, void *gone_arg,
+             bk_link **out);
+void link_close(bk_link *l); /* NULL ok */
+
+/* The broker's incarnation; a gateway that sees it change registers again. */
+uint64_t link_epoch(const bk_link *l);
+
+/* Waits up to timeout_ms for an events message or a poll to arrive. */
+void link_wait(bk_link *l, int timeout_ms);
+
+/* The next events message, owned by the caller (nng_msg_free), or NULL. */
+nng_msg *link_take_event(bk_link *l);
+
+/* The gateway record for (id, instance), created when new (*created says).
+ * A record with that id but another instance is a restarted gateway: its
+ * connections go (the gone callback) and the record is replaced. */
+rc link_gateway(bk_link *l, const char *id, uint64_t instance, int64_t now,
+                gateway **out, bool *created);
+/* Forgets a gateway; its next poll gets a reset. */
+void link_drop(bk_link *l, gateway *gw);
+/* A gateway silent for longer than timeout_ms, or NULL. */
+gateway *link_expired(bk_link *l, int64_t now, int64_t timeout_ms);
+size_t link_gateway_count(const bk_link *l);
+/* Iteration over gateways: start with NULL. */
+gateway *link_next_gateway(bk_link *l, gateway *prev);
+
+/* Stage records for gw (visible at link_publish). Payloads are copied. */
+void link_out_room(gateway *gw, const char *room, uint64_t except,
+                   uint64_t seq, const char *payload, size_t len);
+void link_out_conn(gateway *gw, uint64_t conn, const char *payload,
+                   size_t len);
+void link_out_join(gateway *gw, uint64_t conn, const char *room);
+void link_out_part(gateway *gw, uint64_t conn, const char *room);
+void link_out_authed(gateway *gw, uint64_t conn);
+void link_out_close(gateway *gw, uint64_t conn, uint64_t code);
+
+/* Makes staged records visible and answers parked polls. */
+void link_publish(bk_link *l, int64_t now);
+/* Takes the polls that arrived and answers or parks them; answers parked
+ * polls older than the keepalive with an empty reply. */
+void link_serve(bk_link *l, int64_t now);
+
+#endif

@@ -1,0 +1,357 @@
+/* bk_store.c -- SQLite storage; see bk_store.h.
+ *
+ * Messages are keyed (room, seq) in a WITHOUT ROWID table so a room's range
+ * is one index walk. rooms.last_seq keeps a room's seq counter alive when
+ * retention deletes its newest messages. Statements are prepared once. */
+#include "bk_store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+enum {
+    ST_APPEND,
+    ST_ROOM_SEQ,
+    ST_ROOM_SET,
+    ST_FIND_CID,
+    ST_AFTER,
+    ST_BEFORE,
+    ST_HAS_BEFORE,
+    ST_MEMBERS,
+    ST_MEMBER_PUT,
+    ST_MEMBER_DEL,
+    ST__COUNT
+};
+
+static const char *const SQL[ST__COUNT] = {
+    [ST_APPEND] = "INSERT INTO messages(room,seq,uid,name,body,cid,ts) "
+                  "VALUES(?,?,?,?,?,?,?)",
+    [ST_ROOM_SEQ] = "SELECT max(coalesce((SELECT last_seq FROM rooms WHERE "
+                    "room=?1),0), coalesce((SELECT max(seq) FROM messages "
+                    "WHERE room=?1),0))",
+    [ST_ROOM_SET] = "INSERT INTO rooms(room,last_seq) VALUES(?1,?2) ON "
+                    "CONFLICT(room) DO UPDATE SET last_seq=max(last_seq,?2)",
+    [ST_FIND_CID] = "SELECT room,seq,uid,name,body,cid,ts FROM messages "
+                    "WHERE uid=? AND cid=? AND ts>=? ORDER BY ts DESC LIMIT 1",
+    [ST_AFTER] = "SELECT room,seq,uid,name,body,cid,ts FROM messages "
+                 "WHERE room=? AND seq>? ORDER BY seq LIMIT ?",
+    [ST_BEFORE] = "SELECT * FROM (SELECT room,seq,uid,name,body,cid,ts FROM "
+                  "messages WHERE room=? AND seq<? ORDER BY seq DESC LIMIT ?)"
+                  " ORDER BY seq",
+    [ST_HAS_BEFORE] = "SELECT 1 FROM messages WHERE room=? AND seq<? LIMIT 1",
+    [ST_MEMBERS] = "SELECT uid,name,last_seen FROM members WHERE room=?",
+    [ST_MEMBER_PUT] = "INSERT INTO members(room,uid,name,last_seen) "
+                      "VALUES(?1,?2,?3,?4) ON CONFLICT(room,uid) DO UPDATE "
+                      "SET name=?3, last_seen=?4",
+    [ST_MEMBER_DEL] = "DELETE FROM members WHERE room=? AND uid=?",
+};
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS messages(room TEXT NOT NULL, seq INTEGER "
+    "NOT NULL, uid TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
+    "cid TEXT, ts INTEGER NOT NULL, PRIMARY KEY(room,seq)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS messages_cid ON messages(uid,cid) "
+    "WHERE cid IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);"
+    "CREATE TABLE IF NOT EXISTS members(room TEXT NOT NULL, uid TEXT NOT "
+    "NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, "
+    "PRIMARY KEY(room,uid)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, last_seq "
+    "INTEGER NOT NULL) WITHOUT ROWID;";
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
+    bool in_txn;
+};
+
+static rc store_fail(store *s, const char *what)
+{
+    LOG(LOG_ERROR, "event=db_error op=%s error=\"%s\"", what,
+        sqlite3_errmsg(s->db));
+    return RC_DB;
+}
+
+static rc store_mkdir_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof dir)
+        return RC_CONFIG;
+    memcpy(dir, path, n + 1);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+            return RC_IO;
+        *p = '/';
+    }
+    return RC_OK;
+}
+
+rc store_open(const char *path, bool full_sync, store **out)
+{
+    if (store_mkdir_parent(path) != RC_OK) {
+        LOG(LOG_ERROR, "event=db_open path=%s error=\"cannot create its "
+            "directory\"", path);
+        return RC_IO;
+    }
+    store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return RC_NOMEM;
+    if (sqlite3_open(path, &s->db) != SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(s->db, 5000);
+    const char *pragmas = full_sync
+        ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+    if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    for (int i = 0; i < ST__COUNT; i++)
+        if (sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->st[i], NULL) != SQLITE_OK)
+            goto fail;
+    *out = s;
+    return RC_OK;
+fail:
+    LOG(LOG_ERROR, "event=db_open path=%s error=\"%s\"", path,
+        s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    store_close(s);
+    return RC_DB;
+}
+
+void store_close(store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->in_txn)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->db != NULL) {
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                  NULL, NULL);
+        sqlite3_close(s->db);
+    }
+    free(s);
+}
+
+rc store_begin(store *s)
+{
+    if (s->in_txn)
+        return RC_OK;
+    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return store_fail(s, "begin");
+    s->in_txn = true;
+    return RC_OK;
+}
+
+rc store_commit(store *s)
+{
+    if (!s->in_txn)
+        return RC_OK;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc r = store_fail(s, "commit");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        s->in_txn = false;
+        return r;
+    }
+    s->in_txn = false;
+    return RC_OK;
+}
+
+static sqlite3_stmt *store_stmt(store *s, int which)
+{
+    sqlite3_stmt *st = s->st[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Runs a statement that returns no rows. */
+static rc store_exec(store *s, sqlite3_stmt *st, const char *what)
+{
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? RC_OK : store_fail(s, what);
+}
+
+rc store_room_seq(store *s, const char *room, uint64_t *seq)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_ROOM_SEQ);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return store_fail(s, "room_seq");
+    *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return RC_OK;
+}
+
+rc store_append(store *s, const stored_msg *m)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_APPEND);
+    sqlite3_bind_text(st, 1, m->room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)m->seq);
+    sqlite3_bind_text(st, 3, m->uid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, m->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, m->text, (int)m->text_len, SQLITE_STATIC);
+    if (m->cid != NULL)
+        sqlite3_bind_text(st, 6, m->cid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, m->ts);
+    return store_exec(s, st, "append");
+}
+
+/* Steps through rows of the message columns, calling fn for each. */
+static rc store_rows(store *s, sqlite3_stmt *st, store_msg_fn fn, void *arg,
+                     long *rows, const char *what)
+{
+    int r;
+    long n = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        stored_msg m = {
+            .room = (const char *)sqlite3_column_text(st, 0),
+            .seq = (uint64_t)sqlite3_column_int64(st, 1),
+            .uid = (const char *)sqlite3_column_text(st, 2),
+            .name = (const char *)sqlite3_column_text(st, 3),
+            .text = (const char *)sqlite3_column_text(st, 4),
+            .text_len = (size_t)sqlite3_column_bytes(st, 4),
+            .cid = (const char *)sqlite3_column_text(st, 5),
+            .ts = sqlite3_column_int64(st, 6),
+        };
+        if (m.text == NULL)
+            m.text = "";
+        n++;
+        fn(arg, &m);
+    }
+    sqlite3_reset(st);
+    if (rows)
+        *rows = n;
+    return r == SQLITE_DONE ? RC_OK : store_fail(s, what);
+}
+
+rc store_find_cid(store *s, const char *uid, const char *cid, int64_t min_ts,
+                  store_msg_fn fn, void *arg, bool *found)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_FIND_CID);
+    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, min_ts);
+    long rows = 0;
+    rc r = store_rows(s, st, fn, arg, &rows, "find_cid");
+    *found = rows > 0;
+    return r;
+}
+
+rc store_after(store *s, const char *room, uint64_t after, long limit,
+               store_msg_fn fn, void *arg)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_AFTER);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, 3, limit);
+    return store_rows(s, st, fn, arg, NULL, "after");
+}
+
+struct before_wrap {
+    store_msg_fn fn;
+    void *arg;
+    uint64_t oldest; /* the first row's seq: rows come oldest first */
+    bool any;
+};
+
+static void store_before_row(void *arg, const stored_msg *m)
+{
+    struct before_wrap *w = arg;
+    if (!w->any)
+        w->oldest = m->seq;
+    w->any = true;
+    w->fn(w->arg, m);
+}
+
+rc store_before(store *s, const char *room, uint64_t before, long limit,
+                store_msg_fn fn, void *arg, bool *more)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_BEFORE);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
+    sqlite3_bind_int64(st, 3, limit);
+    struct before_wrap w = {fn, arg, 0, false};
+    rc r = store_rows(s, st, store_before_row, &w, NULL, "before");
+    *more = false;
+    if (r != RC_OK || !w.any)
+        return r;
+    sqlite3_stmt *h = store_stmt(s, ST_HAS_BEFORE);
+    sqlite3_bind_text(h, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(h, 2, (sqlite3_int64)w.oldest);
+    int step = sqlite3_step(h);
+    sqlite3_reset(h);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return store_fail(s, "has_before");
+    *more = step == SQLITE_ROW;
+    return RC_OK;
+}
+
+rc store_members(store *s, const char *room, store_member_fn fn, void *arg)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_MEMBERS);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, (const char *)sqlite3_column_text(st, 0),
+           (const char *)sqlite3_column_text(st, 1),
+           (uint64_t)sqlite3_column_int64(st, 2));
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? RC_OK : store_fail(s, "members");
+}
+
+rc store_member_put(store *s, const char *room, const char *uid,
+                    const char *name, uint64_t last_seen)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_MEMBER_PUT);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)last_seen);
+    return store_exec(s, st, "member_put");
+}
+
+rc store_member_del(store *s, const char *room, const char *uid)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_MEMBER_DEL);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
+    return store_exec(s, st, "member_del");
+}
+
+rc store_retention(store *s, long keep, int64_t min_ts)
+{
+    if (s->in_txn)
+        return RC_INTERNAL;
+    /* Remember every room's counter before its newest rows may go. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "BEGIN;"
+             "INSERT INTO rooms(room,last_seq) SELECT room,max(seq) FROM "
+             "messages GROUP BY room ON CONFLICT(room) DO UPDATE SET "
+             "last_seq=max(last_seq,excluded.last_seq);"
+             "DELETE FROM messages WHERE ts<%lld;"
+             "DELETE FROM messages WHERE (room,seq) IN (SELECT m.room,m.seq "
+             "FROM messages m JOIN rooms r ON r.room=m.room "
+             "WHERE m.seq<=r.last_seq-%ld);"
+             "COMMIT;",
+             (long long)min_ts, keep);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        rc r = store_fail(s, "retention");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
+    return RC_OK;
+}

@@ -1,0 +1,68 @@
+/* bk_store.h -- durable storage of messages and memberships (SQLite, WAL).
+ *
+ * Writes go into one open transaction (store_begin ... store_commit): the
+ * broker groups every event it has in hand into one commit, and releases no
+ * copy of a message before that commit returns. Reads made inside the
+ * transaction see its uncommitted rows, so catch-up is exact at any moment.
+ * Broker main thread only. */
+#ifndef BK_STORE_H
+#define BK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc.h"
+
+typedef struct store store;
+
+/* A stored message; every pointer is borrowed for the callback's duration. */
+typedef struct stored_msg {
+    const char *room;
+    uint64_t seq;
+    const char *uid;
+    const char *name;
+    const char *text;
+    size_t text_len;
+    const char *cid; /* client id, or NULL */
+    int64_t ts;      /* ms since epoch */
+} stored_msg;
+
+typedef void (*store_msg_fn)(void *arg, const stored_msg *m);
+typedef void (*store_member_fn)(void *arg, const char *uid, const char *name,
+                                uint64_t last_seen);
+
+/* Opens (creating) the database at path, its directory too. `full_sync`
+ * makes commits survive power loss, not just a crash of the process. On
+ * RC_OK *out is owned (close with store_close). */
+rc store_open(const char *path, bool full_sync, store **out);
+/* NULL ok. Rolls back an open transaction, checkpoints, closes. */
+void store_close(store *s);
+
+rc store_begin(store *s);  /* no-op when a transaction is open */
+rc store_commit(store *s); /* no-op when none is */
+
+/* The room's last assigned seq (0 for a room never used). */
+rc store_room_seq(store *s, const char *room, uint64_t *seq);
+rc store_append(store *s, const stored_msg *m);
+/* The message (uid, cid) stored at or after min_ts, if any: *found says. */
+rc store_find_cid(store *s, const char *uid, const char *cid, int64_t min_ts,
+                  store_msg_fn fn, void *arg, bool *found);
+/* Messages with seq > after, oldest first, at most limit. */
+rc store_after(store *s, const char *room, uint64_t after, long limit,
+               store_msg_fn fn, void *arg);
+/* The newest `limit` messages with seq < before, oldest first; *more says
+ * whether older ones exist. */
+rc store_before(store *s, const char *room, uint64_t before, long limit,
+                store_msg_fn fn, void *arg, bool *more);
+
+rc store_members(store *s, const char *room, store_member_fn fn, void *arg);
+rc store_member_put(store *s, const char *room, const char *uid,
+                    const char *name, uint64_t last_seen);
+rc store_member_del(store *s, const char *room, const char *uid);
+
+/* Deletes messages beyond the newest `keep` per room and older than
+ * min_ts (0: no age limit). Commits on its own; call outside a batch. */
+rc store_retention(store *s, long keep, int64_t min_ts);
+
+#endif

@@ -1,0 +1,162 @@
+/* wire.c -- encoding and bounds-checked decoding; see wire.h. */
+#include "wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void wbuf_free(wbuf *w)
+{
+    if (w == NULL)
+        return;
+    free(w->data);
+    memset(w, 0, sizeof *w);
+}
+
+void wbuf_reset(wbuf *w)
+{
+    w->len = 0;
+    w->failed = false;
+}
+
+static bool wbuf_grow(wbuf *w, size_t n)
+{
+    if (w->failed)
+        return false;
+    if (w->len + n <= w->cap)
+        return true;
+    size_t cap = w->cap ? w->cap : 256;
+    while (cap < w->len + n)
+        cap *= 2;
+    char *d = realloc(w->data, cap);
+    if (d == NULL) {
+        w->failed = true;
+        return false;
+    }
+    w->data = d;
+    w->cap = cap;
+    return true;
+}
+
+void wbuf_bytes(wbuf *w, const void *p, size_t n)
+{
+    if (n == 0 || !wbuf_grow(w, n))
+        return;
+    memcpy(w->data + w->len, p, n);
+    w->len += n;
+}
+
+void wbuf_u8(wbuf *w, uint8_t v)
+{
+    wbuf_bytes(w, &v, 1);
+}
+
+void wbuf_u64(wbuf *w, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    wbuf_bytes(w, b, 8);
+}
+
+void wbuf_i64(wbuf *w, int64_t v)
+{
+    wbuf_u64(w, (uint64_t)v);
+}
+
+void wbuf_str(wbuf *w, const char *s, size_t n)
+{
+    if (n > WIRE_STR_MAX) {
+        w->failed = true;
+        return;
+    }
+    unsigned char b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = (unsigned char)(n >> (8 * i));
+    wbuf_bytes(w, b, 4);
+    wbuf_bytes(w, s, n);
+    wbuf_u8(w, 0);
+}
+
+void wbuf_cstr(wbuf *w, const char *s)
+{
+    wbuf_str(w, s ? s : "", s ? strlen(s) : 0);
+}
+
+void wbuf_header(wbuf *w, enum wire_kind kind)
+{
+    wbuf_u8(w, 'R');
+    wbuf_u8(w, WIRE_VERSION);
+    wbuf_u8(w, (uint8_t)kind);
+}
+
+void rbuf_init(rbuf *r, const void *p, size_t n)
+{
+    r->p = p;
+    r->left = n;
+    r->failed = false;
+}
+
+static const unsigned char *rbuf_take(rbuf *r, size_t n)
+{
+    if (r->failed || r->left < n) {
+        r->failed = true;
+        return NULL;
+    }
+    const unsigned char *p = r->p;
+    r->p += n;
+    r->left -= n;
+    return p;
+}
+
+uint8_t rbuf_u8(rbuf *r)
+{
+    const unsigned char *p = rbuf_take(r, 1);
+    return p ? p[0] : 0;
+}
+
+uint64_t rbuf_u64(rbuf *r)
+{
+    const unsigned char *p = rbuf_take(r, 8);
+    uint64_t v = 0;
+    if (p != NULL)
+        for (int i = 7; i >= 0; i--)
+            v = (v << 8) | p[i];
+    return v;
+}
+
+int64_t rbuf_i64(rbuf *r)
+{
+    return (int64_t)rbuf_u64(r);
+}
+
+const char *rbuf_str(rbuf *r, size_t *len)
+{
+    const unsigned char *p = rbuf_take(r, 4);
+    size_t n = 0;
+    if (p != NULL)
+        n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 |
+            (size_t)p[3] << 24;
+    if (n > WIRE_STR_MAX)
+        r->failed = true;
+    const unsigned char *s = r->failed ? NULL : rbuf_take(r, n + 1);
+    if (s == NULL || s[n] != 0) {
+        r->failed = true;
+        if (len)
+            *len = 0;
+        return "";
+    }
+    if (len)
+        *len = n;
+    return (const char *)s;
+}
+
+rc rbuf_header(rbuf *r, enum wire_kind *kind)
+{
+    uint8_t magic = rbuf_u8(r);
+    uint8_t version = rbuf_u8(r);
+    uint8_t k = rbuf_u8(r);
+    if (r->failed || magic != 'R' || version != WIRE_VERSION)
+        return RC_PROTO;
+    *kind = (enum wire_kind)k;
+    return RC_OK;
+}

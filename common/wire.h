@@ -1,0 +1,104 @@
+/* wire.h -- the internal envelope between gateways and the broker.
+ *
+ * Binary, little-endian, length-prefixed, decoded with bounds checks on
+ * every read: the broker never trusts a gateway's bytes and the gateway
+ * checks the broker's. An nng message is a header followed by records.
+ *
+ *   events  (gateway -> broker, PUSH/PULL on events_url):
+ *       u8 'R', u8 WIRE_VERSION, u8 WIRE_EVENTS, str gateway_id,
+ *       u64 gateway_instance, then records: u8 type, u64 conn, fields.
+ *   poll    (gateway -> broker, REQ/REP on fanout_url):
+ *       u8 'R', u8 WIRE_VERSION, u8 WIRE_POLL, str gateway_id,
+ *       u64 gateway_instance, u64 broker_epoch, u64 acked
+ *   fanout  (broker -> gateway, the reply to a poll):
+ *       u8 'R', u8 WIRE_VERSION, u8 WIRE_FANOUT, u64 broker_epoch,
+ *       u64 first, u64 last, then records (stream positions first..last;
+ *       first > last when empty); or u8 WIRE_RESET: the broker has lost
+ *       this gateway's stream and the gateway must register again.
+ *
+ * A str is u32 length, the bytes, then a NUL (checked on read), so a
+ * decoded string can be used as a C string; its length is still reported
+ * because client text may hold U+0000.
+ *
+ * Any thread; a wbuf or rbuf belongs to one thread at a time. */
+#ifndef WIRE_H
+#define WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc.h"
+
+#define WIRE_VERSION 1
+#define WIRE_MAX_MSG (64u << 20) /* nng RECVMAXSZ on both sides */
+#define WIRE_STR_MAX (16u << 20)
+
+enum wire_kind {
+    WIRE_EVENTS = 1,
+    WIRE_POLL = 2,
+    WIRE_FANOUT = 3,
+    WIRE_RESET = 4,
+};
+
+/* Records in an events message, gateway -> broker. */
+enum wire_event {
+    EV_OPEN = 1, /* a connection opened: str uid (none mode: server-given) */
+    EV_AUTH,     /* str token */
+    EV_ENTER,    /* str room, str uid, str name, i64 since (-1: none) */
+    EV_MESSAGE,  /* str room, str text, str id ("" : none) */
+    EV_LEAVE,    /* str room */
+    EV_WHO,      /* str room */
+    EV_HISTORY,  /* str room, i64 before (-1: newest), i64 limit */
+    EV_CLOSE,    /* the connection is gone */
+    EV_RESUME,   /* after a broker restart: str room, str uid, str name,
+                    i64 since (the gateway's last delivered seq) */
+    EV_BYE,      /* conn 0: the gateway stops; all its connections go */
+};
+
+/* Records in a fanout message, broker -> gateway. */
+enum wire_fanout {
+    FO_ROOM = 1, /* str room, u64 except_conn (0: none), u64 seq (a
+                    message's seq, else 0), str payload: deliver to every
+                    local connection in room */
+    FO_CONN,     /* u64 conn, str payload: deliver to one connection */
+    FO_JOIN,     /* u64 conn, str room: conn now gets room's fan-out */
+    FO_PART,     /* u64 conn, str room: conn no longer does */
+    FO_AUTHED,   /* u64 conn: the connection is authenticated */
+    FO_CLOSE,    /* u64 conn, u64 close code: close the connection */
+};
+
+typedef struct wbuf {
+    char *data;  /* owned; free with wbuf_free */
+    size_t len;
+    size_t cap;
+    bool failed; /* an allocation failed; the content is incomplete */
+} wbuf;
+
+void wbuf_free(wbuf *w);  /* NULL ok; leaves an empty wbuf */
+void wbuf_reset(wbuf *w); /* keeps the memory, empties the content */
+void wbuf_bytes(wbuf *w, const void *p, size_t n);
+void wbuf_u8(wbuf *w, uint8_t v);
+void wbuf_u64(wbuf *w, uint64_t v);
+void wbuf_i64(wbuf *w, int64_t v);
+void wbuf_str(wbuf *w, const char *s, size_t n);
+void wbuf_cstr(wbuf *w, const char *s); /* NULL is written as "" */
+/* Writes the common header: 'R', version, kind. */
+void wbuf_header(wbuf *w, enum wire_kind kind);
+
+typedef struct rbuf {
+    const unsigned char *p; /* borrowed */
+    size_t left;
+    bool failed; /* a read ran past the end or met a bad string */
+} rbuf;
+
+void rbuf_init(rbuf *r, const void *p, size_t n);
+uint8_t rbuf_u8(rbuf *r);
+uint64_t rbuf_u64(rbuf *r);
+int64_t rbuf_i64(rbuf *r);
+/* Returns a pointer into the buffer (NUL-terminated), or "" on failure. */
+const char *rbuf_str(rbuf *r, size_t *len);
+/* Reads the header; RC_PROTO unless it is 'R', WIRE_VERSION. */
+rc rbuf_header(rbuf *r, enum wire_kind *kind);
+
+#endif
