@@ -1,0 +1,487 @@
+#!/bin/sh
+# roomcast benchmark (`make bench`): measures DESIGN.md's performance targets
+# against a Node.js `ws` baseline in the same run, on 127.0.0.1 only, and
+# writes everything it prints to tests/out/bench.txt.
+#
+# Scenarios (each one on the baseline first, then on roomcast):
+#   fanout-full  100 members, one sender at full speed (bounded window)
+#   fanout-half  the same at half the BASELINE's full rate, so p99 compares
+#                at equal load
+#   big          1,000 members, 200 messages/s
+#   store        several rooms of one member each, senders at full speed:
+#                acknowledged = stored (the broker stores before delivering)
+#   idle         10,000 idle connections, resident memory per connection
+#
+# Knobs (environment): BENCH_DURATION (s, default 10), BENCH_MEMBERS (100),
+# BENCH_BIG_MEMBERS (1000), BENCH_BIG_RATE (200), BENCH_BIG_DURATION (5),
+# BENCH_STORE_ROOMS (8), BENCH_IDLE_CONNS (10000), BENCH_GW_THREADS (the
+# fan-out gateway's civetweb threads), BENCH_STRICT=1 (exit 1 when a target is
+# missed; otherwise only a broken run fails).
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$ROOT/tests/bench
+OUTDIR=$ROOT/tests/out
+
+# Everything printed goes to the terminal and to tests/out/bench.txt: the
+# script runs itself once more behind tee (dash has no process substitution).
+if [ -z "${ROOMCAST_BENCH_INNER:-}" ]; then
+    mkdir -p "$OUTDIR"
+    status_file=$(mktemp)
+    echo 1 >"$status_file"
+    ROOMCAST_BENCH_INNER=1 ROOMCAST_BENCH_STATUS=$status_file sh "$0" "$@" 2>&1 | tee "$OUTDIR/bench.txt"
+    rc=$(cat "$status_file")
+    rm -f "$status_file"
+    exit "$rc"
+fi
+
+DURATION=${BENCH_DURATION:-10}
+MEMBERS=${BENCH_MEMBERS:-100}
+BIG_MEMBERS=${BENCH_BIG_MEMBERS:-1000}
+BIG_RATE=${BENCH_BIG_RATE:-200}
+BIG_DURATION=${BENCH_BIG_DURATION:-5}
+STORE_ROOMS=${BENCH_STORE_ROOMS:-8}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+GW_THREADS=${BENCH_GW_THREADS:-$((BIG_MEMBERS + STORE_ROOMS + 200))}
+IDLE_THREADS=$((IDLE_CONNS + 100))
+STRICT=${BENCH_STRICT:-0}
+
+LG=$BENCH/loadgen
+BROKER=$ROOT/bin/roomcast-broker
+GATEWAY=$ROOT/bin/roomcast-gateway
+TMP=$(mktemp -d /tmp/roomcast-bench.XXXXXX)
+PIDS=""
+
+finish() {
+    echo "${1:-1}" >"$ROOMCAST_BENCH_STATUS"
+}
+
+# Stops what this script started (by pid, never by name), then removes TMP.
+cleanup() {
+    for p in $PIDS; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for p in $PIDS; do
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        kill -KILL "$p" 2>/dev/null
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() { printf '%s\n' "$*"; }
+die() {
+    say "bench: $*" >&2
+    exit 1
+}
+
+# stop PID: graceful stop, bounded; SIGKILL after 10 s.
+stop() {
+    kill -TERM "$1" 2>/dev/null
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        say "bench: pid $1 ignored SIGTERM for 10 s; killed"
+        kill -KILL "$1" 2>/dev/null
+    fi
+    wait "$1" 2>/dev/null
+    rest=""
+    for p in $PIDS; do [ "$p" = "$1" ] || rest="$rest $p"; done
+    PIDS=$rest
+}
+
+# kv LINE KEY: the value of KEY in a `result k=v ...` line.
+kv() {
+    printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
+
+# calc EXPR: floating point arithmetic (awk), "n/a" when an operand is missing.
+calc() {
+    awk "BEGIN { x = ($1); printf \"%.${2:-2}f\", x }" 2>/dev/null || printf 'n/a'
+}
+
+ratio() {
+    if [ -z "$1" ] || [ -z "$2" ]; then printf 'n/a'; return; fi
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) printf "n/a"; else printf "%.2fx", a / b }'
+}
+
+# free_ports N: N distinct ports that bind on 127.0.0.1 now, picked outside
+# the ephemeral range so that the load generator's own outgoing connections
+# (and their TIME_WAIT leftovers) never sit on them.
+free_ports() {
+    node -e '
+const net = require("net");
+const want = Number(process.argv[1]), got = new Set();
+let tries = 0;
+function next() {
+  if (got.size === want) { console.log([...got].join(" ")); return; }
+  if (++tries > 500) { console.error("no free ports"); process.exit(1); }
+  const p = 20000 + Math.floor(Math.random() * 12000);
+  if (got.has(p)) return next();
+  const s = net.createServer();
+  s.once("error", next);
+  s.listen(p, "127.0.0.1", () => { got.add(p); s.close(next); });
+}
+next();' "$1"
+}
+
+# wait_healthz URL SECONDS: polls until GET URL answers 200.
+wait_healthz() {
+    node -e '
+const [url, secs] = process.argv.slice(1);
+const end = Date.now() + Number(secs) * 1000;
+(async () => {
+  while (Date.now() < end) {
+    try { const r = await fetch(url); if (r.status === 200) process.exit(0); } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.exit(1);
+})();' "$1" "$2"
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# fanout LABEL ARGS...: runs the load generator, prints its report, and sets
+# RESULT to its result line ("" when it printed none).
+fanout() {
+    label=$1
+    shift
+    "$LG" fanout --label "$label" "$@" >"$TMP/lg.out" 2>"$TMP/lg.err"
+    lg_rc=$?
+    cat "$TMP/lg.out"
+    if [ -s "$TMP/lg.err" ]; then
+        say "  (load generator notes)"
+        sed 's/^/    /' "$TMP/lg.err" | head -n 12
+    fi
+    RESULT=$(grep '^result ' "$TMP/lg.out" | head -n 1)
+    [ $lg_rc -eq 0 ] || say "  load generator exit status $lg_rc"
+}
+
+# idle URL PID LABEL: holds IDLE_CONNS connections on URL and measures the
+# resident memory of process PID before and with them; sets IDLE_RESULT,
+# RSS_BEFORE, RSS_AFTER (KiB).
+idle() {
+    sleep 1
+    RSS_BEFORE=$(rss_kib "$2")
+    "$LG" idle --label "$3" --url "$1" --conns "$IDLE_CONNS" --hold 300 >"$TMP/idle.out" 2>"$TMP/idle.err" &
+    lg=$!
+    PIDS="$PIDS $lg"
+    i=0
+    while ! grep -q '^result ' "$TMP/idle.out" && kill -0 $lg 2>/dev/null && [ $i -lt 1500 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    # Let the server finish its per-connection allocations before reading.
+    sleep 2
+    RSS_AFTER=$(rss_kib "$2")
+    stop $lg
+    cat "$TMP/idle.out"
+    if [ -s "$TMP/idle.err" ]; then
+        say "  (load generator notes)"
+        sed 's/^/    /' "$TMP/idle.err" | head -n 12
+    fi
+    IDLE_RESULT=$(grep '^result ' "$TMP/idle.out" | head -n 1)
+    welcomed=$(kv "$IDLE_RESULT" welcomed)
+    if [ -n "$welcomed" ] && [ "$welcomed" -gt 0 ] && [ -n "$RSS_BEFORE" ] && [ -n "$RSS_AFTER" ]; then
+        IDLE_KIB=$(calc "($RSS_AFTER - $RSS_BEFORE) / $welcomed" 1)
+        IDLE_TOTAL_KIB=$(calc "$RSS_AFTER / $welcomed" 1)
+    else
+        IDLE_KIB=""
+        IDLE_TOTAL_KIB=""
+    fi
+    say "  resident memory: ${RSS_BEFORE:-?} KiB before, ${RSS_AFTER:-?} KiB with ${welcomed:-0} connections:" \
+        "${IDLE_KIB:-?} KiB per connection (${IDLE_TOTAL_KIB:-?} KiB/conn counting the whole process)"
+}
+
+# --------------------------------------------------------------------- setup
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+
+say "roomcast benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+say "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
+    "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+say "roomcast: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
+    "node $(node --version), open files limit $NOFILE, pid_max $(cat /proc/sys/kernel/pid_max)"
+say "load generator on the same machine; compare figures within this run only"
+say ""
+
+command -v node >/dev/null || die "node is needed for the baseline"
+[ -x "$LG" ] || make -s -C "$BENCH" || die "cannot build the load generator"
+if [ "$NOFILE" -lt $((IDLE_CONNS * 2 + 200)) ]; then
+    # The load generator and the gateway each hold one socket per connection.
+    IDLE_CONNS=$(((NOFILE - 200) / 2))
+    IDLE_THREADS=$((IDLE_CONNS + 100))
+    say "note: open files limit $NOFILE: idle scenario reduced to $IDLE_CONNS connections"
+fi
+
+(cd "$BENCH/baseline" && npm ci --no-audit --no-fund --silent >"$TMP/npm.log" 2>&1) || {
+    [ -d "$BENCH/baseline/node_modules/ws" ] || { cat "$TMP/npm.log"; die "npm ci failed in tests/bench/baseline"; }
+    say "note: npm ci failed; using the installed tests/bench/baseline/node_modules"
+}
+
+set -- $(free_ports 5) || die "no free ports"
+[ $# -eq 5 ] || die "no free ports"
+BL_PORT=$1 EV_PORT=$2 FO_PORT=$3 GW_PORT=$4 IDLE_PORT=$5
+
+# --------------------------------------------------------------------- baseline
+
+say "=== baseline: Node.js $(node --version), ws $(node -p 'require(process.argv[1]).version' \
+    "$BENCH/baseline/node_modules/ws/package.json"), single process, stores nothing"
+node "$BENCH/baseline/server.mjs" "$BL_PORT" 1000000 2>"$TMP/baseline.log" &
+BL_PID=$!
+PIDS="$PIDS $BL_PID"
+wait_healthz "http://127.0.0.1:$BL_PORT/healthz" 15 || { cat "$TMP/baseline.log"; die "the baseline did not start"; }
+BL_URL=ws://127.0.0.1:$BL_PORT/ws
+
+say "--- fan-out, $MEMBERS members, full speed"
+fanout baseline-full --url "$BL_URL" --members "$MEMBERS" --duration "$DURATION"
+BL_FULL=$RESULT
+BL_RATE=$(kv "$BL_FULL" acked_per_s)
+[ -n "$BL_RATE" ] && [ "$BL_RATE" -gt 0 ] || die "the baseline's full-speed run gave no rate"
+HALF_RATE=$((BL_RATE / 2))
+
+say "--- fan-out, $MEMBERS members, $HALF_RATE msg/s (half the baseline's full rate)"
+fanout baseline-half --url "$BL_URL" --members "$MEMBERS" --duration "$DURATION" --rate "$HALF_RATE"
+BL_HALF=$RESULT
+
+say "--- fan-out, $BIG_MEMBERS members, $BIG_RATE msg/s"
+fanout baseline-big --url "$BL_URL" --members "$BIG_MEMBERS" --duration "$BIG_DURATION" --rate "$BIG_RATE"
+BL_BIG=$RESULT
+
+say "--- $STORE_ROOMS rooms of 1 member, senders at full speed (acknowledged msg/s; nothing stored)"
+fanout baseline-store --url "$BL_URL" --members 1 --rooms "$STORE_ROOMS" --window 256 --duration "$DURATION"
+BL_STORE=$RESULT
+
+# A fresh process for the memory figure: the runs above grew the V8 heap,
+# which would hide what the idle connections cost.
+stop "$BL_PID"
+node "$BENCH/baseline/server.mjs" "$BL_PORT" 1000000 2>>"$TMP/baseline.log" &
+BL_PID=$!
+PIDS="$PIDS $BL_PID"
+wait_healthz "http://127.0.0.1:$BL_PORT/healthz" 15 || die "the baseline did not restart"
+say "--- $IDLE_CONNS idle connections (fresh process)"
+idle "$BL_URL" "$BL_PID" baseline-idle
+BL_IDLE=$IDLE_RESULT BL_IDLE_KIB=$IDLE_KIB BL_IDLE_TOTAL_KIB=$IDLE_TOTAL_KIB
+stop "$BL_PID"
+say ""
+
+# --------------------------------------------------------------------- roomcast
+
+RC_OK=1
+if [ ! -x "$BROKER" ] || [ ! -x "$GATEWAY" ]; then
+    say "=== roomcast: bin/roomcast-broker or bin/roomcast-gateway is missing (run make): not measured"
+    RC_OK=0
+fi
+
+EV_URL=tcp://127.0.0.1:$EV_PORT
+FO_URL=tcp://127.0.0.1:$FO_PORT
+
+start_broker() {
+    "$BROKER" -o events_url="$EV_URL" -o fanout_url="$FO_URL" -o db="$TMP/db" -o log_level=warn \
+        2>>"$TMP/broker.log" &
+    BK_PID=$!
+    PIDS="$PIDS $BK_PID"
+}
+
+# start_gateway PORT THREADS EXTRA...: sets GW_PID; fails when not ready in 60 s.
+start_gateway() {
+    port=$1 threads=$2
+    shift 2
+    "$GATEWAY" -o events_url="$EV_URL" -o fanout_url="$FO_URL" -o listen="127.0.0.1:$port" \
+        -o rate_per_s=1000000 -o log_level=warn -o threads="$threads" "$@" 2>>"$TMP/gateway.log" &
+    GW_PID=$!
+    PIDS="$PIDS $GW_PID"
+    t0=$(date +%s)
+    if ! wait_healthz "http://127.0.0.1:$port/healthz" 60; then
+        say "roomcast gateway not ready on port $port within 60 s; its log:"
+        tail -n 20 "$TMP/gateway.log"
+        say "broker log:"
+        tail -n 20 "$TMP/broker.log"
+        return 1
+    fi
+    say "  gateway ready in $(($(date +%s) - t0)) s ($threads threads)"
+}
+
+# alive: checks that the roomcast processes survived the last scenario.
+alive() {
+    for p in $BK_PID $GW_PID; do
+        if ! kill -0 "$p" 2>/dev/null; then
+            say "  roomcast process $p DIED during the last scenario; logs:"
+            tail -n 20 "$TMP/broker.log" "$TMP/gateway.log"
+            RC_DIED=1
+            return 1
+        fi
+    done
+}
+
+RC_FULL="" RC_HALF="" RC_BIG="" RC_STORE="" RC_IDLE="" RC_IDLE_KIB="" RC_IDLE_TOTAL_KIB="" RC_DIED=0
+if [ $RC_OK -eq 1 ]; then
+    say "=== roomcast: broker + 1 gateway (rate_per_s=1000000), every message stored"
+    start_broker
+    if start_gateway "$GW_PORT" "$GW_THREADS"; then
+        RC_URL=ws://127.0.0.1:$GW_PORT/ws
+
+        say "--- fan-out, $MEMBERS members, full speed"
+        fanout roomcast-full --url "$RC_URL" --members "$MEMBERS" --duration "$DURATION"
+        RC_FULL=$RESULT
+        alive
+
+        if [ $RC_DIED -eq 0 ]; then
+            say "--- fan-out, $MEMBERS members, $HALF_RATE msg/s (half the baseline's full rate)"
+            fanout roomcast-half --url "$RC_URL" --members "$MEMBERS" --duration "$DURATION" --rate "$HALF_RATE"
+            RC_HALF=$RESULT
+            alive
+        fi
+        if [ $RC_DIED -eq 0 ]; then
+            say "--- fan-out, $BIG_MEMBERS members, $BIG_RATE msg/s"
+            fanout roomcast-big --url "$RC_URL" --members "$BIG_MEMBERS" --duration "$BIG_DURATION" \
+                --rate "$BIG_RATE"
+            RC_BIG=$RESULT
+            alive
+        fi
+        if [ $RC_DIED -eq 0 ]; then
+            say "--- $STORE_ROOMS rooms of 1 member, senders at full speed (acknowledged = stored msg/s)"
+            fanout roomcast-store --url "$RC_URL" --members 1 --rooms "$STORE_ROOMS" --window 256 \
+                --duration "$DURATION"
+            RC_STORE=$RESULT
+            alive
+        fi
+        stop "$GW_PID"
+    else
+        RC_DIED=1
+    fi
+
+    if kill -0 "$BK_PID" 2>/dev/null; then
+        say "--- $IDLE_CONNS idle connections on one gateway (threads=$IDLE_THREADS, max_conns_per_ip=0)"
+        if start_gateway "$IDLE_PORT" "$IDLE_THREADS" -o max_conns_per_ip=0; then
+            idle "ws://127.0.0.1:$IDLE_PORT/ws" "$GW_PID" roomcast-idle
+            RC_IDLE=$IDLE_RESULT RC_IDLE_KIB=$IDLE_KIB RC_IDLE_TOTAL_KIB=$IDLE_TOTAL_KIB
+            alive
+            stop "$GW_PID"
+        fi
+    fi
+    stop "$BK_PID"
+    say "  roomcast log lines: broker $(grep -c . "$TMP/broker.log" 2>/dev/null || echo 0)," \
+        "gateway $(grep -c . "$TMP/gateway.log" 2>/dev/null || echo 0) (log_level=warn); last ones:"
+    tail -n 5 "$TMP/broker.log" "$TMP/gateway.log" 2>/dev/null | sed 's/^/    /'
+fi
+say ""
+
+# --------------------------------------------------------------------- summary
+
+row() { # name roomcast baseline [ratio]
+    printf '  %-40s %14s %14s %10s\n' "$1" "${2:-n/a}" "${3:-n/a}" "${4:-}"
+}
+lostsum() { # sums lost over result lines; "" when any is missing
+    t=0
+    for l in "$@"; do
+        v=$(kv "$l" lost)
+        [ -n "$v" ] || { printf ''; return; }
+        t=$((t + v))
+    done
+    printf '%s' "$t"
+}
+
+say "=== summary (same run; ratio = roomcast / baseline)"
+row "figure" "roomcast" "baseline" "ratio"
+for spec in "full:deliveries_per_s:fan-out deliveries/s, full speed" \
+    "full:acked_per_s:fan-out messages/s, full speed" \
+    "full:p50_ms:fan-out p50 ms, full speed" \
+    "full:p99_ms:fan-out p99 ms, full speed" \
+    "half:deliveries_per_s:fan-out deliveries/s at $HALF_RATE msg/s" \
+    "half:p50_ms:fan-out p50 ms at $HALF_RATE msg/s" \
+    "half:p99_ms:fan-out p99 ms at $HALF_RATE msg/s" \
+    "big:deliveries_per_s:$BIG_MEMBERS members @ $BIG_RATE/s deliveries/s" \
+    "big:p50_ms:$BIG_MEMBERS members @ $BIG_RATE/s p50 ms" \
+    "big:p99_ms:$BIG_MEMBERS members @ $BIG_RATE/s p99 ms" \
+    "store:acked_per_s:stored (acknowledged) msg/s"; do
+    which=${spec%%:*}
+    rest=${spec#*:}
+    key=${rest%%:*}
+    name=${rest#*:}
+    case $which in
+    full) r=$RC_FULL b=$BL_FULL ;;
+    half) r=$RC_HALF b=$BL_HALF ;;
+    big) r=$RC_BIG b=$BL_BIG ;;
+    store) r=$RC_STORE b=$BL_STORE ;;
+    esac
+    rv=$(kv "$r" "$key")
+    bv=$(kv "$b" "$key")
+    row "$name" "$rv" "$bv" "$(ratio "$rv" "$bv")"
+done
+row "idle KiB per connection (RSS growth)" "$RC_IDLE_KIB" "$BL_IDLE_KIB" "$(ratio "$RC_IDLE_KIB" "$BL_IDLE_KIB")"
+row "idle KiB per connection (whole RSS)" "$RC_IDLE_TOTAL_KIB" "$BL_IDLE_TOTAL_KIB" \
+    "$(ratio "$RC_IDLE_TOTAL_KIB" "$BL_IDLE_TOTAL_KIB")"
+row "idle connections welcomed" "$(kv "$RC_IDLE" welcomed)" "$(kv "$BL_IDLE" welcomed)"
+RC_LOST=$(lostsum "$RC_FULL" "$RC_HALF" "$RC_BIG" "$RC_STORE")
+BL_LOST=$(lostsum "$BL_FULL" "$BL_HALF" "$BL_BIG" "$BL_STORE")
+row "lost, all fan-out runs" "$RC_LOST" "$BL_LOST"
+dups="" order=""
+for l in "$RC_FULL" "$RC_HALF" "$RC_BIG" "$RC_STORE"; do
+    [ -n "$l" ] || continue
+    order=${order:-ok}
+    v=$(kv "$l" dup)
+    dups=$((${dups:-0} + ${v:-0}))
+    [ "$(kv "$l" order)" = "bad" ] && order=BAD
+done
+row "roomcast duplicated / order" "${dups:-n/a} / ${order:-n/a}" ""
+say ""
+
+# target NAME VERDICT DETAIL: VERDICT is 1 (met), 0 (missed) or "" (not measured).
+MISSED=0
+target() {
+    case $2 in
+    1) v="met   " ;;
+    0) v="MISSED"; MISSED=$((MISSED + 1)) ;;
+    *) v="n/a   "; MISSED=$((MISSED + 1)) ;;
+    esac
+    say "  [$v] $1: $3"
+}
+cmp() { # a OP b -> 1/0, "" when an operand is missing
+    if [ -z "$1" ] || [ -z "$3" ]; then printf ''; return; fi
+    awk -v a="$1" -v b="$3" "BEGIN { print (a $2 b) ? 1 : 0 }"
+}
+
+say "=== DESIGN.md performance targets"
+rd=$(kv "$RC_FULL" deliveries_per_s)
+bd=$(kv "$BL_FULL" deliveries_per_s)
+target "fan-out deliveries/s >= 2x the baseline" "$(cmp "$rd" ">=" "$(calc "2 * ${bd:-0}" 0)")" \
+    "roomcast ${rd:-n/a}, baseline ${bd:-n/a} ($(ratio "$rd" "$bd"))"
+rp=$(kv "$RC_HALF" p99_ms)
+bp=$(kv "$BL_HALF" p99_ms)
+target "p99 at half the baseline's top rate ($HALF_RATE msg/s) <= the baseline's" "$(cmp "$rp" "<=" "$bp")" \
+    "roomcast ${rp:-n/a} ms, baseline ${bp:-n/a} ms"
+rw=$(kv "$RC_IDLE" welcomed)
+target "idle memory < 64 KiB per connection ($IDLE_CONNS connections)" \
+    "$(if [ "$rw" = "$IDLE_CONNS" ]; then cmp "$RC_IDLE_KIB" "<" 64; fi)" \
+    "${RC_IDLE_KIB:-n/a} KiB/conn growth, ${RC_IDLE_TOTAL_KIB:-n/a} KiB/conn whole process, ${rw:-0} of $IDLE_CONNS welcomed"
+rs=$(kv "$RC_STORE" acked_per_s)
+target "stored >= 20,000 msg/s" "$(cmp "$rs" ">=" 20000)" "${rs:-n/a} msg/s"
+clean=""
+if [ -n "$RC_LOST" ] && [ -n "$dups" ]; then
+    clean=0
+    [ "$RC_LOST" -eq 0 ] && [ "$dups" -eq 0 ] && [ "$order" = ok ] && clean=1
+fi
+target "nothing lost, duplicated or out of order (roomcast, all fan-out runs)" "$clean" \
+    "${RC_LOST:-n/a} lost, ${dups:-n/a} duplicated, order ${order:-n/a}"
+say ""
+say "full output: tests/out/bench.txt"
+
+if [ $RC_OK -eq 0 ] || [ $RC_DIED -ne 0 ]; then
+    finish 1
+elif [ "$STRICT" = 1 ] && [ $MISSED -gt 0 ]; then
+    finish 1
+else
+    finish 0
+fi
