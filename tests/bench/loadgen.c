@@ -67,6 +67,8 @@ static struct {
     double duration, rate, drain, hold, setup_timeout, connect_timeout;
     char room_prefix[40];
     char label[64];
+    int server_pids[8];
+    int nserver_pids;
 } cfg = {
     .members = 100, .rooms = 1, .conns = 10000, .threads = 1, .window = 0, .size = 120,
     .concurrency = 256, .duration = 10, .rate = 0, .drain = 2, .hold = 0,
@@ -1168,6 +1170,30 @@ static int parse_url(const char *url, struct target *t)
     return 0;
 }
 
+/* CPU seconds used so far by the --server-pid processes (all their threads),
+ * from /proc/PID/stat; -1 when one cannot be read. */
+static double server_cpu_s(void)
+{
+    double total = 0;
+    long tck = sysconf(_SC_CLK_TCK);
+    for (int i = 0; i < cfg.nserver_pids; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", cfg.server_pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return -1;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+        unsigned long long ut, st;
+        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+            return -1;
+        total += (double)(ut + st) / (double)tck;
+    }
+    return total;
+}
+
 static void on_signal(int sig)
 {
     g_signal = sig;
@@ -1193,6 +1219,7 @@ static void usage(FILE *f)
           "  --concurrency N     handshakes in progress at once (default 256)\n"
           "  --connect-timeout S one handshake's limit (default 20)\n"
           "  --setup-timeout S   limit for connecting and entering everyone (default 120)\n"
+          "  --server-pid PID    report the CPU this process uses during the run (repeatable)\n"
           "fanout:\n"
           "  --members N         members per room, the sender included (default 100)\n"
           "  --rooms N           rooms, each with its own sender (default 1)\n"
@@ -1262,6 +1289,13 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--drain")) cfg.drain = num_arg(a, v);
         else if (!strcmp(a, "--conns")) cfg.conns = (int)num_arg(a, v);
         else if (!strcmp(a, "--hold")) cfg.hold = num_arg(a, v);
+        else if (!strcmp(a, "--server-pid")) {
+            if (cfg.nserver_pids == 8) {
+                fputs("loadgen: at most 8 --server-pid\n", stderr);
+                exit(2);
+            }
+            cfg.server_pids[cfg.nserver_pids++] = (int)num_arg(a, v);
+        }
         else {
             fprintf(stderr, "loadgen: unknown option %s\n", a);
             usage(stderr);
@@ -1419,6 +1453,9 @@ static int run_fanout(void)
         return 1;
     }
 
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    double srv0 = server_cpu_s();
     uint64_t t0 = now_ns();
     atomic_store(&g_phase, PH_SEND);
     wake_workers();
@@ -1455,8 +1492,20 @@ static int run_fanout(void)
             break;
         sleep_ns(2000000);
     }
-    double drain_s = (double)(now_ns() - t_drain) / 1e9;
+    uint64_t t_done = now_ns();
+    double drain_s = (double)(t_done - t_drain) / 1e9;
+    getrusage(RUSAGE_SELF, &ru1);
+    double srv1 = server_cpu_s();
     stop_workers();
+    /* The load generator's own CPU use, in cores: near 1.0 per thread means
+     * the client, not the server, may be what limits a full-speed run. */
+    double cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                   (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+    double lg_cores = cpu_s / ((double)(t_done - t0) / 1e9);
+    double srv_cores = srv0 >= 0 && srv1 >= 0 ? (srv1 - srv0) / ((double)(t_done - t0) / 1e9) : -1;
+    char srv[48] = "";
+    if (cfg.nserver_pids && srv_cores >= 0)
+        snprintf(srv, sizeof srv, "server_cores=%.2f ", srv_cores);
 
     struct hist h = { 0 };
     uint64_t deliveries = 0, dups = 0, lost = 0, errors = 0, rate_limited = 0, last_delivery = t0;
@@ -1506,13 +1555,13 @@ static int run_fanout(void)
     printf("result scenario=%s mode=fanout members=%d rooms=%d entered=%llu rate=%s window=%d size=%d duration_s=%.2f "
            "setup_s=%.2f drain_s=%.2f sent=%llu sent_per_s=%.0f acked=%llu acked_per_s=%.0f deliveries=%llu deliveries_per_s=%.0f "
            "expected=%llu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f lost=%llu dup=%llu order=%s errors=%llu "
-           "rate_limited=%llu server_closed=%llu last_close_code=%d %s\n",
+           "rate_limited=%llu server_closed=%llu last_close_code=%d loadgen_cores=%.2f %s%s\n",
            cfg.label, cfg.members, cfg.rooms, (unsigned long long)entered, rate, cfg.window, cfg.size, send_s,
            setup_s, drain_s, (unsigned long long)sent, sent_ps, (unsigned long long)acked, acked_ps,
            (unsigned long long)deliveries, deliv_ps, (unsigned long long)expected, p50, p99, pmax,
            (unsigned long long)lost, (unsigned long long)dups, order_ok ? "ok" : "bad", (unsigned long long)errors,
            (unsigned long long)rate_limited, (unsigned long long)atomic_load(&g_server_closed),
-           atomic_load(&g_last_close_code), fl);
+           atomic_load(&g_last_close_code), lg_cores, srv, fl);
     printf("  %-14s %d room(s) x %d members, %s, %.1f s (setup %.1f s, drain %.1f s)\n", cfg.label, cfg.rooms,
            cfg.members, cfg.rate > 0 ? "fixed rate" : "full speed", send_s, setup_s, drain_s);
     if (cfg.rate > 0)
@@ -1526,6 +1575,10 @@ static int run_fanout(void)
     printf("  %-14s lost %llu  duplicated %llu  order %s  errors %llu  server closes %llu\n", "checks",
            (unsigned long long)lost, (unsigned long long)dups, order_ok ? "ok" : "BAD", (unsigned long long)errors,
            (unsigned long long)atomic_load(&g_server_closed));
+    printf("  %-14s load generator %.2f cores (%d thread%s)", "cpu", lg_cores, cfg.threads, cfg.threads > 1 ? "s" : "");
+    if (cfg.nserver_pids && srv_cores >= 0)
+        printf(", server %.2f cores", srv_cores);
+    printf("\n");
     fflush(stdout);
     return entered == (uint64_t)g_nconns ? 0 : 1;
 }

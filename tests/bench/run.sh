@@ -50,6 +50,7 @@ BROKER=$ROOT/bin/roomcast-broker
 GATEWAY=$ROOT/bin/roomcast-gateway
 TMP=$(mktemp -d /tmp/roomcast-bench.XXXXXX)
 PIDS=""
+SERVER_PIDS=""
 
 finish() {
     echo "${1:-1}" >"$ROOMCAST_BENCH_STATUS"
@@ -156,7 +157,8 @@ rss_kib() {
 fanout() {
     label=$1
     shift
-    "$LG" fanout --label "$label" "$@" >"$TMP/lg.out" 2>"$TMP/lg.err"
+    # shellcheck disable=SC2086 # SERVER_PIDS is a list of --server-pid flags
+    "$LG" fanout --label "$label" $SERVER_PIDS "$@" >"$TMP/lg.out" 2>"$TMP/lg.err"
     lg_rc=$?
     cat "$TMP/lg.out"
     if [ -s "$TMP/lg.err" ]; then
@@ -205,7 +207,9 @@ idle() {
 
 # --------------------------------------------------------------------- setup
 
+# shellcheck disable=SC3045 # dash and bash both have ulimit -n and -H
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
+# shellcheck disable=SC3045
 NOFILE=$(ulimit -n)
 
 say "roomcast benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -230,7 +234,8 @@ fi
     say "note: npm ci failed; using the installed tests/bench/baseline/node_modules"
 }
 
-set -- $(free_ports 5) || die "no free ports"
+# shellcheck disable=SC2046 # five words wanted
+set -- $(free_ports 5)
 [ $# -eq 5 ] || die "no free ports"
 BL_PORT=$1 EV_PORT=$2 FO_PORT=$3 GW_PORT=$4 IDLE_PORT=$5
 
@@ -243,12 +248,13 @@ BL_PID=$!
 PIDS="$PIDS $BL_PID"
 wait_healthz "http://127.0.0.1:$BL_PORT/healthz" 15 || { cat "$TMP/baseline.log"; die "the baseline did not start"; }
 BL_URL=ws://127.0.0.1:$BL_PORT/ws
+SERVER_PIDS="--server-pid $BL_PID"
 
 say "--- fan-out, $MEMBERS members, full speed"
 fanout baseline-full --url "$BL_URL" --members "$MEMBERS" --duration "$DURATION"
 BL_FULL=$RESULT
 BL_RATE=$(kv "$BL_FULL" acked_per_s)
-[ -n "$BL_RATE" ] && [ "$BL_RATE" -gt 0 ] || die "the baseline's full-speed run gave no rate"
+if [ -z "$BL_RATE" ] || [ "$BL_RATE" -le 0 ]; then die "the baseline's full-speed run gave no rate"; fi
 HALF_RATE=$((BL_RATE / 2))
 
 say "--- fan-out, $MEMBERS members, $HALF_RATE msg/s (half the baseline's full rate)"
@@ -331,6 +337,7 @@ if [ $RC_OK -eq 1 ]; then
     start_broker
     if start_gateway "$GW_PORT" "$GW_THREADS"; then
         RC_URL=ws://127.0.0.1:$GW_PORT/ws
+        SERVER_PIDS="--server-pid $BK_PID --server-pid $GW_PID"
 
         say "--- fan-out, $MEMBERS members, full speed"
         fanout roomcast-full --url "$RC_URL" --members "$MEMBERS" --duration "$DURATION"
@@ -405,6 +412,8 @@ for spec in "full:deliveries_per_s:fan-out deliveries/s, full speed" \
     "big:deliveries_per_s:$BIG_MEMBERS members @ $BIG_RATE/s deliveries/s" \
     "big:p50_ms:$BIG_MEMBERS members @ $BIG_RATE/s p50 ms" \
     "big:p99_ms:$BIG_MEMBERS members @ $BIG_RATE/s p99 ms" \
+    "full:server_cores:server CPU cores, full speed" \
+    "full:loadgen_cores:load generator CPU cores, full speed" \
     "store:acked_per_s:stored (acknowledged) msg/s"; do
     which=${spec%%:*}
     rest=${spec#*:}
