@@ -1,0 +1,392 @@
+/* gw_conn.c -- see gw_conn.h. */
+#include "gw_conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define WRITE_CHUNK (256 * 1024) /* most bytes a writer takes in one turn */
+
+atomic_ullong conn_frames_out;
+atomic_ullong conn_slow_closes;
+atomic_ullong conn_queue_drops;
+
+static struct {
+    const config *cfg;
+    pthread_mutex_t lock; /* guards the run queue and `stop` */
+    pthread_cond_t ready;
+    pthread_cond_t idle; /* a write finished: conn_gone may go on */
+    conn **runq;
+    size_t head, count, cap;
+    bool stop;
+    pthread_t *threads;
+    long nthreads;
+} W = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .ready = PTHREAD_COND_INITIALIZER,
+       .idle = PTHREAD_COND_INITIALIZER};
+
+outframe *outframe_new(int opcode, const char *payload, size_t len)
+{
+    unsigned char hdr[10];
+    size_t h = frame_header(hdr, opcode, len);
+    outframe *f = malloc(sizeof *f + h + len);
+    if (f == NULL)
+        return NULL;
+    atomic_init(&f->refs, 1);
+    f->len = h + len;
+    memcpy(f->data, hdr, h);
+    if (len > 0)
+        memcpy(f->data + h, payload, len);
+    return f;
+}
+
+void outframe_unref(outframe *f)
+{
+    if (f != NULL && atomic_fetch_sub(&f->refs, 1) == 1)
+        free(f);
+}
+
+conn *conn_new(uint64_t id, struct mg_connection *mg, const config *cfg,
+               int64_t now_ms)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->id = id;
+    c->mg = mg;
+    c->opened_ms = now_ms;
+    atomic_init(&c->last_rx_ms, now_ms);
+    atomic_init(&c->refs, 1);
+    pthread_mutex_init(&c->lock, NULL);
+    frame_in_init(&c->fin, (size_t)cfg->max_frame_bytes);
+    double per_s = (double)cfg->rate_per_s;
+    rate_init(&c->bucket, per_s, now_ms);
+    rate_init(&c->abuse, per_s < 10 ? 10 : per_s, now_ms);
+    return c;
+}
+
+void conn_ref(conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+static void conn_drop_queue(conn *c)
+{
+    while (c->qcount > 0) {
+        outframe_unref(c->q[c->qhead]);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qcount--;
+    }
+    c->qbytes = 0;
+    free(c->q);
+    c->q = NULL;
+    c->qhead = c->qcap = 0;
+}
+
+void conn_unref(conn *c)
+{
+    if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    conn_drop_queue(c);
+    frame_in_free(&c->fin);
+    free(c->token);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* With W.lock held. */
+static bool runq_push(conn *c)
+{
+    if (W.count == W.cap) {
+        size_t cap = W.cap ? W.cap * 2 : 256;
+        conn **q = malloc(cap * sizeof *q);
+        if (q == NULL)
+            return false;
+        for (size_t i = 0; i < W.count; i++)
+            q[i] = W.runq[(W.head + i) % W.cap];
+        free(W.runq);
+        W.runq = q;
+        W.head = 0;
+        W.cap = cap;
+    }
+    W.runq[(W.head + W.count++) % W.cap] = c;
+    pthread_cond_signal(&W.ready);
+    return true;
+}
+
+/* With c->lock held: puts c on the run queue unless it is there. */
+static void conn_schedule(conn *c)
+{
+    if (c->scheduled || c->writing)
+        return;
+    conn_ref(c);
+    pthread_mutex_lock(&W.lock);
+    bool ok = runq_push(c);
+    pthread_mutex_unlock(&W.lock);
+    if (ok)
+        c->scheduled = true;
+    else
+        atomic_fetch_sub(&c->refs, 1); /* never the last: the caller has one */
+}
+
+/* With c->lock held: c cannot keep up. Drop what it has and end it. */
+static void conn_overflow(conn *c)
+{
+    conn_drop_queue(c);
+    c->closing = true;
+    atomic_fetch_add(&conn_slow_closes, 1);
+    LOG(LOG_INFO, "event=slow_consumer conn=%llu ip=%s action=close",
+        (unsigned long long)c->id, c->ip);
+    if (!c->gone)
+        mg_disable_connection_keep_alive(c->mg); /* leaves the read loop */
+}
+
+static bool conn_push(conn *c, outframe *f, bool bounded)
+{
+    const config *cfg = W.cfg;
+    if (bounded && (c->qcount >= (unsigned)cfg->send_queue_frames ||
+                    c->qbytes + f->len > (size_t)cfg->send_queue_bytes)) {
+        atomic_fetch_add(&conn_queue_drops, 1);
+        conn_overflow(c);
+        return false;
+    }
+    if (c->qcount == c->qcap) {
+        unsigned cap = c->qcap ? c->qcap * 2 : 8;
+        outframe **q = malloc(cap * sizeof *q);
+        if (q == NULL) {
+            conn_overflow(c);
+            return false;
+        }
+        for (unsigned i = 0; i < c->qcount; i++)
+            q[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = q;
+        c->qhead = 0;
+        c->qcap = cap;
+    }
+    atomic_fetch_add(&f->refs, 1);
+    c->q[(c->qhead + c->qcount++) % c->qcap] = f;
+    c->qbytes += f->len;
+    conn_schedule(c);
+    return true;
+}
+
+bool conn_send(conn *c, outframe *f)
+{
+    pthread_mutex_lock(&c->lock);
+    bool ok = !c->closing && !c->gone && conn_push(c, f, true);
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+bool conn_send_text(conn *c, const char *json, size_t len)
+{
+    outframe *f = outframe_new(MG_WEBSOCKET_OPCODE_TEXT, json, len);
+    if (f == NULL)
+        return false;
+    bool ok = conn_send(c, f);
+    outframe_unref(f);
+    return ok;
+}
+
+static outframe *close_frame(uint16_t code, const char *reason)
+{
+    char body[125];
+    size_t n = 0;
+    if (code != 0) {
+        body[0] = (char)(code >> 8);
+        body[1] = (char)(code & 0xff);
+        n = 2;
+        size_t r = reason ? strlen(reason) : 0;
+        if (r > sizeof body - 2)
+            r = sizeof body - 2;
+        memcpy(body + 2, reason, r);
+        n += r;
+    }
+    return outframe_new(MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, body, n);
+}
+
+void conn_close(conn *c, uint16_t code, const char *reason)
+{
+    outframe *f = close_frame(code, reason);
+    pthread_mutex_lock(&c->lock);
+    if (!c->closing && !c->gone) {
+        if (f == NULL || !conn_push(c, f, false))
+            conn_overflow(c);
+        c->closing = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    outframe_unref(f);
+}
+
+/* With c->lock held: waits until no writer is inside mg_write on c. */
+static void conn_wait_write(conn *c)
+{
+    while (c->writing) {
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_lock(&W.lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&W.idle, &W.lock, &ts);
+        pthread_mutex_unlock(&W.lock);
+        pthread_mutex_lock(&c->lock);
+    }
+}
+
+void conn_close_now(conn *c, uint16_t code)
+{
+    pthread_mutex_lock(&c->lock);
+    bool first = !c->closing;
+    c->closing = true;
+    conn_drop_queue(c);
+    conn_wait_write(c);
+    pthread_mutex_unlock(&c->lock);
+    if (!first)
+        return;
+    outframe *f = close_frame(code, NULL);
+    if (f != NULL) {
+        mg_lock_connection(c->mg);
+        mg_write(c->mg, f->data, f->len);
+        mg_unlock_connection(c->mg);
+        outframe_unref(f);
+    }
+}
+
+void conn_gone(conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->closing = true;
+    conn_wait_write(c);
+    conn_drop_queue(c);
+    c->gone = true;
+    c->mg = NULL;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Gathers up to WRITE_CHUNK bytes of c's queue into buf (with c->lock
+ * held). Sets *close_after when the batch ends with a close frame. */
+static size_t conn_gather(conn *c, wbuf *buf, bool *close_after,
+                          unsigned *frames)
+{
+    wbuf_reset(buf);
+    *close_after = false;
+    *frames = 0;
+    while (c->qcount > 0 && (buf->len == 0 || buf->len < WRITE_CHUNK)) {
+        outframe *f = c->q[c->qhead];
+        wbuf_bytes(buf, f->data, f->len);
+        if (((unsigned char)f->data[0] & 0x0f) ==
+            MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+            *close_after = true;
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qcount--;
+        c->qbytes -= f->len;
+        outframe_unref(f);
+        (*frames)++;
+    }
+    return buf->len;
+}
+
+/* One writer's turn on c: write what is queued, once. */
+static void writer_turn(conn *c, wbuf *buf)
+{
+    bool close_after;
+    unsigned frames;
+    pthread_mutex_lock(&c->lock);
+    c->scheduled = false;
+    if (c->gone || c->qcount == 0) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    conn_gather(c, buf, &close_after, &frames);
+    c->writing = true;
+    struct mg_connection *mg = c->mg;
+    pthread_mutex_unlock(&c->lock);
+
+    int n = -1;
+    if (!buf->failed) {
+        mg_lock_connection(mg);
+        n = mg_write(mg, buf->data, buf->len);
+        mg_unlock_connection(mg);
+    }
+
+    pthread_mutex_lock(&c->lock);
+    c->writing = false;
+    if (n != (int)buf->len) {
+        /* A short write leaves half a frame on the wire: the stream is
+         * unusable, so the connection ends here. */
+        if (!c->closing) {
+            LOG(LOG_INFO, "event=write_failed conn=%llu ip=%s",
+                (unsigned long long)c->id, c->ip);
+            atomic_fetch_add(&conn_slow_closes, 1);
+        }
+        conn_drop_queue(c);
+        c->closing = true;
+        mg_disable_connection_keep_alive(mg);
+    } else {
+        atomic_fetch_add(&conn_frames_out, frames);
+        if (close_after)
+            mg_disable_connection_keep_alive(mg);
+        else if (c->qcount > 0)
+            conn_schedule(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&W.lock);
+    pthread_cond_broadcast(&W.idle);
+    pthread_mutex_unlock(&W.lock);
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    wbuf buf = {0};
+    pthread_setname_np(pthread_self(), "writer");
+    for (;;) {
+        pthread_mutex_lock(&W.lock);
+        while (W.count == 0 && !W.stop)
+            pthread_cond_wait(&W.ready, &W.lock);
+        if (W.count == 0) {
+            pthread_mutex_unlock(&W.lock);
+            break;
+        }
+        conn *c = W.runq[W.head];
+        W.head = (W.head + 1) % W.cap;
+        W.count--;
+        pthread_mutex_unlock(&W.lock);
+        writer_turn(c, &buf);
+        conn_unref(c);
+    }
+    wbuf_free(&buf);
+    return NULL;
+}
+
+rc conns_start(const config *cfg)
+{
+    W.cfg = cfg;
+    W.nthreads = cfg->writers;
+    W.threads = calloc((size_t)W.nthreads, sizeof *W.threads);
+    if (W.threads == NULL)
+        return RC_NOMEM;
+    for (long i = 0; i < W.nthreads; i++)
+        if (pthread_create(&W.threads[i], NULL, writer_main, NULL) != 0)
+            return RC_INTERNAL;
+    return RC_OK;
+}
+
+void conns_stop(void)
+{
+    pthread_mutex_lock(&W.lock);
+    W.stop = true;
+    pthread_cond_broadcast(&W.ready);
+    pthread_mutex_unlock(&W.lock);
+    for (long i = 0; i < W.nthreads; i++)
+        pthread_join(W.threads[i], NULL);
+    free(W.threads);
+    free(W.runq);
+    W.runq = NULL;
+}

@@ -1,0 +1,354 @@
+/* gw_link.c -- see gw_link.h. */
+#include "gw_link.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "gw_index.h"
+#include "jsonw.h"
+#include "log.h"
+
+#define POLL_TIMEOUT_MS 2000 /* the broker answers within 500 ms when alive */
+#define BATCH_MAX (4u << 20)
+
+atomic_ullong gwlink_resyncs;
+
+static struct {
+    const config *cfg;
+    uint64_t instance;
+    nng_socket push;
+    nng_socket req;
+    atomic_bool up;
+    atomic_bool stop;
+    pthread_mutex_t lock; /* guards batch */
+    pthread_cond_t more;
+    wbuf batch;
+    pthread_t sender, poller;
+    uint64_t epoch; /* poller thread only */
+    uint64_t acked;
+} L = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+bool gwlink_up(void)
+{
+    return atomic_load(&L.up);
+}
+
+rc gwlink_send(const wbuf *records)
+{
+    if (!atomic_load(&L.up))
+        return RC_UNAVAILABLE;
+    pthread_mutex_lock(&L.lock);
+    wbuf_bytes(&L.batch, records->data, records->len);
+    bool failed = L.batch.failed;
+    pthread_cond_signal(&L.more);
+    pthread_mutex_unlock(&L.lock);
+    return failed ? RC_NOMEM : RC_OK;
+}
+
+static void send_unavailable(uint64_t id, const char *cid)
+{
+    wbuf w = {0};
+    jsonw_raw(&w, "{\"event\":\"error\",\"code\":\"unavailable\","
+                  "\"message\":\"the broker cannot be reached; nothing was "
+                  "stored\"");
+    if (cid != NULL && cid[0] != 0) {
+        jsonw_key(&w, "id");
+        jsonw_cstr(&w, cid);
+    }
+    jsonw_raw(&w, "}");
+    if (!w.failed)
+        index_deliver_conn(id, w.data, w.len);
+    wbuf_free(&w);
+}
+
+/* A batch could not be handed to the broker: tell each waiting client. */
+static void fail_batch(const char *data, size_t len)
+{
+    rbuf r;
+    rbuf_init(&r, data, len);
+    while (r.left > 0 && !r.failed) {
+        uint8_t type = rbuf_u8(&r);
+        uint64_t id = rbuf_u64(&r);
+        const char *cid = NULL;
+        switch (type) {
+        case EV_OPEN: rbuf_str(&r, NULL); continue;
+        case EV_AUTH: rbuf_str(&r, NULL); rbuf_u8(&r); break;
+        case EV_ENTER:
+        case EV_RESUME:
+            for (int i = 0; i < 3; i++)
+                rbuf_str(&r, NULL);
+            rbuf_i64(&r);
+            if (type == EV_RESUME)
+                continue;
+            break;
+        case EV_MESSAGE:
+            rbuf_str(&r, NULL);
+            rbuf_str(&r, NULL);
+            cid = rbuf_str(&r, NULL);
+            break;
+        case EV_LEAVE:
+        case EV_WHO: rbuf_str(&r, NULL); break;
+        case EV_HISTORY:
+            rbuf_str(&r, NULL);
+            rbuf_i64(&r);
+            rbuf_i64(&r);
+            break;
+        default: continue; /* EV_CLOSE, EV_BYE: nobody waits */
+        }
+        if (!r.failed)
+            send_unavailable(id, cid);
+    }
+}
+
+static bool send_batch(const wbuf *records)
+{
+    wbuf w = {0};
+    wbuf_header(&w, WIRE_EVENTS);
+    wbuf_cstr(&w, L.cfg->id);
+    wbuf_u64(&w, L.instance);
+    nng_msg *m = NULL;
+    bool ok = !w.failed && nng_msg_alloc(&m, 0) == 0 &&
+              nng_msg_append(m, w.data, w.len) == 0 &&
+              nng_msg_append(m, records->data, records->len) == 0;
+    wbuf_free(&w);
+    if (ok && nng_sendmsg(L.push, m, 0) == 0)
+        return true;
+    if (m != NULL)
+        nng_msg_free(m);
+    return false;
+}
+
+static void *sender_main(void *arg)
+{
+    (void)arg;
+    wbuf out = {0};
+    for (;;) {
+        pthread_mutex_lock(&L.lock);
+        while (L.batch.len == 0 && !atomic_load(&L.stop))
+            pthread_cond_wait(&L.more, &L.lock);
+        if (L.batch.len == 0) {
+            pthread_mutex_unlock(&L.lock);
+            break;
+        }
+        wbuf t = out; /* swap: workers fill a fresh buffer meanwhile */
+        out = L.batch;
+        L.batch = t;
+        wbuf_reset(&L.batch);
+        pthread_mutex_unlock(&L.lock);
+        if (!send_batch(&out)) {
+            LOG(LOG_WARN, "event=events_send_failed bytes=%zu", out.len);
+            fail_batch(out.data, out.len);
+        }
+        wbuf_reset(&out);
+        if (out.cap > BATCH_MAX)
+            wbuf_free(&out);
+    }
+    wbuf_free(&out);
+    return NULL;
+}
+
+/* Registers every connection and room again with the broker. */
+static void resync(const char *why)
+{
+    atomic_fetch_add(&gwlink_resyncs, 1);
+    LOG(LOG_INFO, "event=register_again reason=%s conns=%zu", why,
+        index_count());
+    wbuf w = {0};
+    index_register_all(&w);
+    if (w.failed)
+        LOG(LOG_ERROR, "event=register_failed reason=\"out of memory\"");
+    else if (w.len > 0)
+        gwlink_send(&w);
+    wbuf_free(&w);
+}
+
+/* Applies one fanout record; false when it is malformed. */
+static bool apply_record(rbuf *r)
+{
+    uint8_t type = rbuf_u8(r);
+    uint64_t id, except, seq;
+    const char *room, *payload, *uid, *name;
+    size_t len;
+    switch (type) {
+    case FO_ROOM:
+        room = rbuf_str(r, NULL);
+        except = rbuf_u64(r);
+        seq = rbuf_u64(r);
+        payload = rbuf_str(r, &len);
+        if (!r->failed)
+            index_deliver_room(room, except, seq, payload, len);
+        break;
+    case FO_CONN:
+        id = rbuf_u64(r);
+        payload = rbuf_str(r, &len);
+        if (!r->failed)
+            index_deliver_conn(id, payload, len);
+        break;
+    case FO_JOIN:
+        id = rbuf_u64(r);
+        room = rbuf_str(r, NULL);
+        uid = rbuf_str(r, NULL);
+        name = rbuf_str(r, NULL);
+        seq = rbuf_u64(r);
+        if (!r->failed)
+            index_join(id, room, uid, name, seq);
+        break;
+    case FO_PART:
+        id = rbuf_u64(r);
+        room = rbuf_str(r, NULL);
+        if (!r->failed)
+            index_part(id, room);
+        break;
+    case FO_AUTHED:
+    case FO_CLOSE: {
+        id = rbuf_u64(r);
+        uint64_t code = type == FO_CLOSE ? rbuf_u64(r) : 0;
+        conn *c = r->failed ? NULL : index_get(id);
+        if (c != NULL && type == FO_AUTHED)
+            atomic_store(&c->authed, true);
+        else if (c != NULL)
+            conn_close(c, (uint16_t)code, "token expired");
+        conn_unref(c);
+        break;
+    }
+    default:
+        return false;
+    }
+    return !r->failed;
+}
+
+static void apply_reply(nng_msg *m)
+{
+    rbuf r;
+    enum wire_kind kind;
+    rbuf_init(&r, nng_msg_body(m), nng_msg_len(m));
+    if (rbuf_header(&r, &kind) != RC_OK ||
+        (kind != WIRE_FANOUT && kind != WIRE_RESET))
+        goto bad;
+    uint64_t epoch = rbuf_u64(&r);
+    uint64_t first = rbuf_u64(&r);
+    uint64_t last = rbuf_u64(&r);
+    if (r.failed)
+        goto bad;
+    bool was_up = atomic_exchange(&L.up, true);
+    if (!was_up)
+        LOG(LOG_INFO, "event=broker_up");
+    if (kind == WIRE_RESET) {
+        L.epoch = epoch;
+        L.acked = 0;
+        resync("reset");
+        return;
+    }
+    const char *again = NULL;
+    if (epoch != L.epoch) {
+        if (L.epoch != 0) /* a restarted broker knows nothing of ours */
+            again = "broker_restart";
+        L.epoch = epoch;
+    } else if (first != L.acked + 1) {
+        again = "gap"; /* never expected, but never silent */
+    }
+    L.acked = last;
+    while (r.left > 0)
+        if (!apply_record(&r))
+            goto bad;
+    if (again != NULL)
+        resync(again);
+    return;
+bad:
+    LOG(LOG_WARN, "event=bad_fanout reason=\"malformed reply\"");
+}
+
+static void *poller_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&L.stop)) {
+        wbuf w = {0};
+        wbuf_header(&w, WIRE_POLL);
+        wbuf_cstr(&w, L.cfg->id);
+        wbuf_u64(&w, L.instance);
+        wbuf_u64(&w, L.epoch);
+        wbuf_u64(&w, L.acked);
+        int err = w.failed ? NNG_ENOMEM : nng_send(L.req, w.data, w.len, 0);
+        wbuf_free(&w);
+        nng_msg *m = NULL;
+        if (err == 0)
+            err = nng_recvmsg(L.req, &m, 0);
+        if (err == 0) {
+            apply_reply(m);
+            nng_msg_free(m);
+            continue;
+        }
+        if (atomic_exchange(&L.up, false))
+            LOG(LOG_WARN, "event=broker_down error=\"%s\"", nng_strerror(err));
+        if (err != NNG_ECLOSED) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+static rc dial(nng_socket s, const char *url)
+{
+    nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 100);
+    nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 1000);
+    nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG);
+    /* NONBLOCK: a broker that is not up yet is retried forever. */
+    int err = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);
+    if (err != 0) {
+        LOG(LOG_ERROR, "event=dial_failed url=%s error=\"%s\"", url,
+            nng_strerror(err));
+        return RC_CONFIG;
+    }
+    return RC_OK;
+}
+
+rc gwlink_start(const config *cfg)
+{
+    L.cfg = cfg;
+    if (getrandom(&L.instance, sizeof L.instance, 0) != sizeof L.instance)
+        L.instance = (uint64_t)time(NULL);
+    if (nng_push0_open(&L.push) != 0 || nng_req0_open(&L.req) != 0)
+        return RC_IO;
+    nng_socket_set_int(L.push, NNG_OPT_SENDBUF, 1024);
+    nng_socket_set_ms(L.push, NNG_OPT_SENDTIMEO, 1000);
+    nng_socket_set_ms(L.req, NNG_OPT_SENDTIMEO, 1000);
+    nng_socket_set_ms(L.req, NNG_OPT_RECVTIMEO, POLL_TIMEOUT_MS);
+    nng_socket_set_ms(L.req, NNG_OPT_REQ_RESENDTIME, 60000);
+    if (dial(L.push, cfg->events_url) != RC_OK ||
+        dial(L.req, cfg->fanout_url) != RC_OK)
+        return RC_CONFIG;
+    if (pthread_create(&L.sender, NULL, sender_main, NULL) != 0 ||
+        pthread_create(&L.poller, NULL, poller_main, NULL) != 0)
+        return RC_INTERNAL;
+    return RC_OK;
+}
+
+void gwlink_stop(void)
+{
+    if (atomic_load(&L.up)) {
+        wbuf w = {0};
+        wbuf_u8(&w, EV_BYE);
+        wbuf_u64(&w, 0);
+        gwlink_send(&w);
+        wbuf_free(&w);
+    }
+    atomic_store(&L.stop, true);
+    pthread_mutex_lock(&L.lock);
+    pthread_cond_signal(&L.more);
+    pthread_mutex_unlock(&L.lock);
+    pthread_join(L.sender, NULL); /* sends what is queued, BYE last */
+    nng_close(L.req);
+    pthread_join(L.poller, NULL);
+    /* nng 1.5 does not linger on close: give the queued BYE a moment. */
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    nng_close(L.push);
+    wbuf_free(&L.batch);
+}

@@ -1,0 +1,41 @@
+/* gw_link.h -- the gateway's end of the nng links to the broker.
+ *
+ * Events go out on a PUSH socket (events_url), batched: workers append
+ * records to a shared buffer and one sender thread ships whatever has
+ * gathered as one nng message. Fan-out comes back by polling (REQ on
+ * fanout_url): the poll thread asks for everything after the last position
+ * it received, delivers each record through gw_index, and asks again. A
+ * gap, a broker restart (new epoch) or a reset makes it register every
+ * connection and room again (EV_RESUME with the last seq delivered here),
+ * so the broker's counts are right again and missed messages are replayed.
+ *
+ * The broker is "up" while polls are answered; while it is down, events
+ * that need it are refused at once with `unavailable`. */
+#ifndef GW_LINK_H
+#define GW_LINK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "rc.h"
+#include "wire.h"
+
+/* Dials both URLs (retrying forever) and starts the two threads. Borrows
+ * cfg for the life of the process. */
+rc gwlink_start(const config *cfg);
+/* Sends EV_BYE (the broker takes every connection offline at once), then
+ * stops the threads and closes the sockets. */
+void gwlink_stop(void);
+
+bool gwlink_up(void);
+
+/* Queues encoded records (borrowed, copied). RC_UNAVAILABLE when the broker
+ * is down: nothing was queued. */
+rc gwlink_send(const wbuf *records);
+
+/* Counters for /metrics. */
+extern atomic_ullong gwlink_resyncs;
+
+#endif

@@ -1,0 +1,124 @@
+/* gw_main.c -- roomcast-gateway: start-up, housekeeping, shutdown.
+ *
+ * Threads (see README "Threads of a gateway"): civetweb's workers, one per
+ * open WebSocket plus those serving HTTP; `writers` writer threads that
+ * drain outbound queues (gw_conn); the link's sender and poller (gw_link);
+ * and this main thread, which does housekeeping every 100 ms until a
+ * signal asks it to stop. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "clock.h"
+#include "config.h"
+#include "gw_conn.h"
+#include "gw_http.h"
+#include "gw_index.h"
+#include "gw_link.h"
+#include "gw_ws.h"
+#include "log.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static int on_civetweb_log(const struct mg_connection *mg, const char *msg)
+{
+    (void)mg;
+    LOG(LOG_WARN, "event=civetweb message=\"%s\"", msg);
+    return 1;
+}
+
+/* Every WebSocket holds a descriptor: take the hard limit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static struct mg_context *start_http(const config *cfg)
+{
+    char threads[32], timeout[32];
+    snprintf(threads, sizeof threads, "%ld", cfg->threads);
+    snprintf(timeout, sizeof timeout, "%ld", cfg->write_timeout_ms);
+    const char *options[] = {
+        "listening_ports", cfg->listen,
+        "document_root", cfg->www,
+        "num_threads", threads,
+        /* how long a blocked write may take before it fails */
+        "request_timeout_ms", timeout,
+        /* how often an idle WebSocket's worker wakes to notice a close */
+        "websocket_timeout_ms", "1000",
+        /* pings are answered here, so control-frame rules can be enforced */
+        "enable_websocket_ping_pong", "no",
+        "static_file_cache_control", "no-cache",
+        "additional_header", "X-Content-Type-Options: nosniff",
+        NULL,
+    };
+    struct mg_callbacks cb = {.log_message = on_civetweb_log};
+    struct mg_context *ctx = mg_start(&cb, NULL, options);
+    if (ctx == NULL)
+        LOG(LOG_ERROR, "event=http_start_failed listen=%s www=%s",
+            cfg->listen, cfg->www);
+    return ctx;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    config cfg;
+    log_init("gateway");
+    int code = config_from_args(&cfg, CONFIG_GATEWAY, "roomcast-gateway",
+                                ROOMCAST_VERSION, argc, argv, stdout, stderr);
+    if (code >= 0)
+        return code;
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    raise_nofile();
+    mg_init_library(0);
+
+    if (index_init() != RC_OK || conns_start(&cfg) != RC_OK ||
+        gwlink_start(&cfg) != RC_OK)
+        return 1;
+    struct mg_context *ctx = start_http(&cfg);
+    if (ctx == NULL || ws_start(ctx, &cfg) != RC_OK)
+        return 1;
+    http_start(ctx);
+    LOG(LOG_INFO, "event=ready id=%s listen=%s www=%s threads=%ld auth=%s",
+        cfg.id, cfg.listen, cfg.www, cfg.threads, cfg.auth);
+
+    while (!stopping) {
+        sleep_ms(100);
+        ws_housekeeping(clock_mono_ms());
+    }
+
+    /* Graceful stop: clients hear 1001, the broker takes every connection
+     * offline at once (EV_BYE), then the rest winds down. */
+    LOG(LOG_INFO, "event=stopping conns=%zu", index_count());
+    ws_close_all();
+    for (int i = 0; i < 20 && index_count() > 0; i++)
+        sleep_ms(100);
+    gwlink_stop();
+    mg_stop(ctx);
+    conns_stop();
+    index_free();
+    mg_exit_library();
+    return 0;
+}

@@ -1,0 +1,646 @@
+/* gw_ws.c -- see gw_ws.h. */
+#include "gw_ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "clock.h"
+#include "gw_conn.h"
+#include "gw_index.h"
+#include "gw_link.h"
+#include "json.h"
+#include "jsonw.h"
+#include "log.h"
+#include "map.h"
+#include "valid.h"
+#include "wire.h"
+
+#define HISTORY_MAX 200
+#define TOKEN_MAX 8192
+
+atomic_ullong ws_frames_in;
+atomic_ullong ws_heartbeat_timeouts;
+atomic_ullong ws_auth_timeouts;
+atomic_ullong ws_rate_limited;
+atomic_ullong ws_protocol_closes;
+atomic_ullong ws_refused_origin;
+atomic_ullong ws_refused_capacity;
+atomic_ullong ws_refused_per_ip;
+
+static struct {
+    const config *cfg;
+    bool jwt;
+    long capacity;           /* most WebSockets: workers less a reserve */
+    atomic_long open;        /* WebSockets open now */
+    atomic_ullong next_id;
+    pthread_mutex_t ip_lock; /* guards per_ip */
+    map *per_ip;             /* address -> count (as a pointer-sized int) */
+    int64_t last_ping_ms;
+    outframe *ping;          /* the server heartbeat, framed once */
+} S = {.ip_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The address a connect handler worked out, for the ready handler, which
+ * civetweb runs next on the same worker thread. */
+static _Thread_local char pending_ip[64];
+
+/* --- answers ----------------------------------------------------------- */
+
+static void send_error(conn *c, rc r, const char *message, const char *id)
+{
+    wbuf w = {0};
+    jsonw_raw(&w, "{\"event\":\"error\"");
+    jsonw_key(&w, "code");
+    jsonw_cstr(&w, rc_code(r));
+    jsonw_key(&w, "message");
+    jsonw_cstr(&w, message);
+    if (id != NULL) {
+        jsonw_key(&w, "id");
+        jsonw_cstr(&w, id);
+    }
+    jsonw_raw(&w, "}");
+    if (!w.failed)
+        conn_send_text(c, w.data, w.len);
+    wbuf_free(&w);
+}
+
+static void send_literal(conn *c, const char *json)
+{
+    conn_send_text(c, json, strlen(json));
+}
+
+static void send_welcome(conn *c)
+{
+    const config *cfg = S.cfg;
+    char conn_name[CONFIG_STR_MAX + 24];
+    snprintf(conn_name, sizeof conn_name, "%s:%llu", cfg->id,
+             (unsigned long long)c->id);
+    wbuf w = {0};
+    jsonw_raw(&w, "{\"event\":\"welcome\"");
+    jsonw_key(&w, "conn");
+    jsonw_cstr(&w, conn_name);
+    jsonw_raw(&w, ",\"protocol\":1");
+    jsonw_key(&w, "auth");
+    jsonw_cstr(&w, S.jwt ? "jwt" : "none");
+    if (!S.jwt) {
+        jsonw_key(&w, "uid");
+        jsonw_cstr(&w, c->uid);
+    }
+    jsonw_key(&w, "heartbeat_ms");
+    jsonw_i64(&w, cfg->heartbeat_ms);
+    jsonw_raw(&w, ",\"limits\":{\"max_frame_bytes\":");
+    jsonw_i64(&w, cfg->max_frame_bytes);
+    jsonw_key(&w, "max_message_bytes");
+    jsonw_i64(&w, cfg->max_message_bytes);
+    jsonw_key(&w, "rate_per_s");
+    jsonw_i64(&w, cfg->rate_per_s);
+    jsonw_raw(&w, "}}");
+    if (!w.failed)
+        conn_send_text(c, w.data, w.len);
+    wbuf_free(&w);
+}
+
+/* Hands records to the broker, or answers `unavailable`. */
+static void forward(conn *c, wbuf *rec, const char *id)
+{
+    rc r = rec->failed ? RC_NOMEM : gwlink_send(rec);
+    if (r == RC_UNAVAILABLE)
+        send_error(c, r, "the broker cannot be reached; nothing was stored",
+                   id);
+    else if (r != RC_OK)
+        send_error(c, RC_INTERNAL, "out of memory", id);
+}
+
+/* --- client events ----------------------------------------------------- */
+
+typedef struct request {
+    conn *c;
+    json_object *obj;
+    const char *id; /* the client's `id` when it is a string, for errors */
+} request;
+
+/* Reads the `room` field; answers bad_request itself when it is wrong. */
+static const char *req_room(request *q)
+{
+    const char *room;
+    size_t len;
+    if (json_get_string(q->obj, "room", true, &room, &len, NULL) != RC_OK ||
+        !valid_room(room, len)) {
+        send_error(q->c, RC_BAD_REQUEST, "room must be 1-64 characters of "
+                   "A-Z a-z 0-9 _ . : -", q->id);
+        return NULL;
+    }
+    return room;
+}
+
+static void on_enter(request *q)
+{
+    const char *room = req_room(q), *name = "", *uid = q->c->uid;
+    size_t name_len = 0, uid_len = strlen(uid);
+    bool has_name = false, has_uid = false, has_since = false;
+    int64_t since = -1;
+    if (room == NULL)
+        return;
+    if (json_get_string(q->obj, "name", false, &name, &name_len,
+                        &has_name) != RC_OK ||
+        (has_name && !valid_name(name, name_len)) ||
+        (!has_name && !S.jwt)) {
+        send_error(q->c, RC_BAD_REQUEST, "name must be 1-32 characters, no "
+                   "control characters", q->id);
+        return;
+    }
+    if (json_get_string(q->obj, "uid", false, &uid, &uid_len, &has_uid) !=
+            RC_OK ||
+        (has_uid && !valid_uid(uid, uid_len))) {
+        send_error(q->c, RC_BAD_REQUEST, "uid must be 1-64 characters of "
+                   "A-Z a-z 0-9 _ . : @ -", q->id);
+        return;
+    }
+    if (json_get_int(q->obj, "since", false, &since, &has_since) != RC_OK ||
+        (has_since && since < 0)) {
+        send_error(q->c, RC_BAD_REQUEST, "since must be a seq (an integer "
+                   ">= 0)", q->id);
+        return;
+    }
+    wbuf w = {0};
+    wbuf_u8(&w, EV_ENTER);
+    wbuf_u64(&w, q->c->id);
+    wbuf_cstr(&w, room);
+    /* jwt: the broker takes the uid from the token; a given one must match */
+    wbuf_cstr(&w, has_uid || !S.jwt ? uid : "");
+    wbuf_str(&w, name, name_len);
+    wbuf_i64(&w, has_since ? since : -1);
+    forward(q->c, &w, q->id);
+    wbuf_free(&w);
+}
+
+static void on_message(request *q)
+{
+    const char *room = req_room(q), *text, *id = "";
+    size_t len, id_len = 0;
+    bool has_id = false;
+    if (room == NULL)
+        return;
+    if (json_get_string(q->obj, "message", true, &text, &len, NULL) !=
+        RC_OK) {
+        send_error(q->c, RC_BAD_REQUEST, "message must be a string", q->id);
+        return;
+    }
+    if (len > (size_t)S.cfg->max_message_bytes) {
+        send_error(q->c, RC_TOO_LARGE, "message is over max_message_bytes",
+                   q->id);
+        return;
+    }
+    if (json_get_string(q->obj, "id", false, &id, &id_len, &has_id) !=
+            RC_OK ||
+        (has_id && !valid_client_id(id, id_len))) {
+        send_error(q->c, RC_BAD_REQUEST, "id must be a string of 1-64 bytes",
+                   NULL);
+        return;
+    }
+    wbuf w = {0};
+    wbuf_u8(&w, EV_MESSAGE);
+    wbuf_u64(&w, q->c->id);
+    wbuf_cstr(&w, room);
+    wbuf_str(&w, text, len);
+    wbuf_str(&w, id, id_len);
+    forward(q->c, &w, q->id);
+    wbuf_free(&w);
+}
+
+static void on_room_only(request *q, enum wire_event type)
+{
+    const char *room = req_room(q);
+    if (room == NULL)
+        return;
+    wbuf w = {0};
+    wbuf_u8(&w, (uint8_t)type);
+    wbuf_u64(&w, q->c->id);
+    wbuf_cstr(&w, room);
+    forward(q->c, &w, q->id);
+    wbuf_free(&w);
+}
+
+static void on_history(request *q)
+{
+    const char *room = req_room(q);
+    int64_t before = -1, limit = 50;
+    bool has_before = false;
+    if (room == NULL)
+        return;
+    if (json_get_int(q->obj, "before", false, &before, &has_before) !=
+            RC_OK ||
+        (has_before && before < 0)) {
+        send_error(q->c, RC_BAD_REQUEST, "before must be a seq (an integer "
+                   ">= 0)", q->id);
+        return;
+    }
+    if (json_get_int(q->obj, "limit", false, &limit, NULL) != RC_OK ||
+        limit < 1) {
+        send_error(q->c, RC_BAD_REQUEST, "limit must be an integer >= 1",
+                   q->id);
+        return;
+    }
+    wbuf w = {0};
+    wbuf_u8(&w, EV_HISTORY);
+    wbuf_u64(&w, q->c->id);
+    wbuf_cstr(&w, room);
+    wbuf_i64(&w, has_before ? before : -1);
+    wbuf_i64(&w, limit > HISTORY_MAX ? HISTORY_MAX : limit);
+    forward(q->c, &w, q->id);
+    wbuf_free(&w);
+}
+
+static void send_auth(conn *c, const char *token, size_t len)
+{
+    pthread_mutex_lock(&c->lock);
+    free(c->token);
+    c->token = strndup(token, len);
+    pthread_mutex_unlock(&c->lock);
+    wbuf w = {0};
+    wbuf_u8(&w, EV_AUTH);
+    wbuf_u64(&w, c->id);
+    wbuf_str(&w, token, len);
+    wbuf_u8(&w, 0);
+    forward(c, &w, NULL);
+    wbuf_free(&w);
+}
+
+static void on_auth(request *q)
+{
+    const char *token;
+    size_t len;
+    if (!S.jwt) {
+        send_error(q->c, RC_UNSUPPORTED, "auth is off on this server (auth "
+                   "= none)", q->id);
+        return;
+    }
+    if (json_get_string(q->obj, "token", true, &token, &len, NULL) != RC_OK ||
+        len == 0 || len > TOKEN_MAX) {
+        send_error(q->c, RC_BAD_REQUEST, "token must be a non-empty string",
+                   q->id);
+        return;
+    }
+    send_auth(q->c, token, len);
+}
+
+static void on_heartbeat(request *q)
+{
+    const char *m;
+    size_t len;
+    if (json_get_string(q->obj, "message", true, &m, &len, NULL) == RC_OK &&
+        len == 4 && memcmp(m, "ping", 4) == 0)
+        send_literal(q->c, "{\"event\":\"heartbeat\",\"message\":\"pong\"}");
+    else if (!(json_get_string(q->obj, "message", true, &m, &len, NULL) ==
+                   RC_OK &&
+               len == 4 && memcmp(m, "pong", 4) == 0))
+        send_error(q->c, RC_BAD_REQUEST, "heartbeat message must be \"ping\" "
+                   "or \"pong\"", q->id);
+}
+
+static void dispatch(request *q, const char *event)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(request *q);
+        enum wire_event type; /* for events that only carry a room */
+    } EVENTS[] = {
+        {"message", on_message, 0}, {"enter", on_enter, 0},
+        {"heartbeat", on_heartbeat, 0}, {"who", NULL, EV_WHO},
+        {"leave", NULL, EV_LEAVE}, {"history", on_history, 0},
+        {"auth", on_auth, 0},
+    };
+    for (size_t i = 0; i < sizeof EVENTS / sizeof EVENTS[0]; i++) {
+        if (strcmp(event, EVENTS[i].name) != 0)
+            continue;
+        bool open = !S.jwt || atomic_load(&q->c->authed) || q->c->token;
+        if (!open && EVENTS[i].fn != on_auth && EVENTS[i].fn != on_heartbeat) {
+            send_literal(q->c, "{\"event\":\"noauth\",\"message\":"
+                               "\"authenticate first\"}");
+            return;
+        }
+        if (EVENTS[i].fn != NULL)
+            EVENTS[i].fn(q);
+        else
+            on_room_only(q, EVENTS[i].type);
+        return;
+    }
+    send_error(q->c, RC_UNKNOWN_EVENT, "unknown event", q->id);
+}
+
+/* One complete text message from the client. */
+static void on_text(conn *c, const char *text, size_t len)
+{
+    request q = {.c = c};
+    if (json_parse_strict(text, len, &q.obj) != RC_OK) {
+        send_error(c, RC_BAD_JSON, "not a strict JSON object", NULL);
+        return;
+    }
+    const char *event, *id;
+    size_t id_len;
+    bool has_id = false;
+    if (json_get_string(q.obj, "id", false, &id, &id_len, &has_id) ==
+            RC_OK &&
+        has_id && valid_client_id(id, id_len))
+        q.id = id;
+    if (json_get_string(q.obj, "event", true, &event, NULL, NULL) != RC_OK)
+        send_error(c, RC_BAD_REQUEST, "event must be a string", q.id);
+    else
+        dispatch(&q, event);
+    json_object_put(q.obj);
+}
+
+/* Token bucket; false when the event must not be processed. */
+static bool rate_ok(conn *c, int64_t now, bool *close)
+{
+    double per_s = (double)S.cfg->rate_per_s;
+    *close = false;
+    if (rate_take(&c->bucket, per_s, per_s, now))
+        return true;
+    atomic_fetch_add(&ws_rate_limited, 1);
+    /* Sustained abuse: a second bucket of rate-limit errors runs dry. */
+    double burst = per_s < 10 ? 10 : per_s;
+    if (!rate_take(&c->abuse, burst / 10, burst, now)) {
+        *close = true;
+        return false;
+    }
+    send_error(c, RC_RATE_LIMITED, "too many events; slow down", NULL);
+    return false;
+}
+
+/* --- civetweb callbacks ------------------------------------------------ */
+
+static bool ip_trusted(const char *ip)
+{
+    const char *list = S.cfg->trusted_proxies;
+    size_t n = strlen(ip);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == n && memcmp(p, ip, n) == 0)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+/* The client's address: the peer, or the last X-Forwarded-For hop when the
+ * peer is a trusted proxy. */
+static void client_ip(struct mg_connection *mg, char *out, size_t cap)
+{
+    const struct mg_request_info *ri = mg_get_request_info(mg);
+    snprintf(out, cap, "%s", ri->remote_addr);
+    const char *xff = mg_get_header(mg, "X-Forwarded-For");
+    if (xff == NULL || !ip_trusted(ri->remote_addr))
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    size_t n = strcspn(last, " ");
+    if (n > 0 && n < cap) {
+        memcpy(out, last, n);
+        out[n] = 0;
+    }
+}
+
+static bool origin_allowed(struct mg_connection *mg)
+{
+    const char *list = S.cfg->allowed_origins;
+    if (list[0] == 0)
+        return true;
+    const char *origin = mg_get_header(mg, "Origin");
+    if (origin == NULL)
+        return false;
+    size_t n = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == n && memcmp(p, origin, n) == 0)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+static long ip_count(const char *ip, long delta)
+{
+    pthread_mutex_lock(&S.ip_lock);
+    long n = (long)(intptr_t)map_get(S.per_ip, ip, strlen(ip)) + delta;
+    if (delta != 0) {
+        if (n <= 0)
+            map_del(S.per_ip, ip, strlen(ip));
+        else
+            map_put(S.per_ip, ip, strlen(ip), (void *)(intptr_t)n);
+    }
+    pthread_mutex_unlock(&S.ip_lock);
+    return n;
+}
+
+static int ws_connect(const struct mg_connection *cmg, void *cbdata)
+{
+    struct mg_connection *mg = (struct mg_connection *)cmg;
+    (void)cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(mg);
+    if (strcmp(ri->local_uri, "/ws") != 0) {
+        mg_send_http_error(mg, 404, "%s", "WebSocket endpoint is /ws");
+        return 1;
+    }
+    if (!origin_allowed(mg)) {
+        atomic_fetch_add(&ws_refused_origin, 1);
+        mg_send_http_error(mg, 403, "%s", "Origin not allowed");
+        return 1;
+    }
+    if (atomic_load(&S.open) >= S.capacity) {
+        /* Refused while workers remain for static files and /healthz. */
+        atomic_fetch_add(&ws_refused_capacity, 1);
+        mg_send_http_error(mg, 503, "%s", "Gateway at capacity");
+        return 1;
+    }
+    client_ip(mg, pending_ip, sizeof pending_ip);
+    if (S.cfg->max_conns_per_ip > 0 &&
+        ip_count(pending_ip, 0) >= S.cfg->max_conns_per_ip) {
+        atomic_fetch_add(&ws_refused_per_ip, 1);
+        mg_send_http_error(mg, 429, "%s", "Too many connections from your "
+                           "address");
+        return 1;
+    }
+    return 0;
+}
+
+static void new_uid(char *out, size_t cap)
+{
+    unsigned char b[8];
+    if (getrandom(b, sizeof b, 0) != sizeof b)
+        memset(b, 0, sizeof b);
+    snprintf(out, cap, "u-%02x%02x%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7]);
+}
+
+static void ws_ready(struct mg_connection *mg, void *cbdata)
+{
+    (void)cbdata;
+    uint64_t id = atomic_fetch_add(&S.next_id, 1) + 1;
+    conn *c = conn_new(id, mg, S.cfg, clock_mono_ms());
+    if (c == NULL || index_add(c) != RC_OK) {
+        conn_unref(c);
+        mg_disable_connection_keep_alive(mg);
+        LOG(LOG_ERROR, "event=conn_failed reason=\"out of memory\"");
+        return;
+    }
+    snprintf(c->ip, sizeof c->ip, "%s", pending_ip);
+    new_uid(c->uid, sizeof c->uid);
+    atomic_fetch_add(&S.open, 1);
+    ip_count(c->ip, 1);
+    mg_set_user_connection_data(mg, c);
+    send_welcome(c);
+    wbuf w = {0};
+    wbuf_u8(&w, EV_OPEN);
+    wbuf_u64(&w, c->id);
+    wbuf_cstr(&w, c->uid);
+    if (!w.failed)
+        gwlink_send(&w); /* when down, registering again covers it */
+    wbuf_free(&w);
+    char token[TOKEN_MAX + 1];
+    const char *qs = mg_get_request_info(mg)->query_string;
+    int n = qs ? mg_get_var(qs, strlen(qs), "token", token, sizeof token) : -1;
+    if (n > 0 && S.jwt)
+        send_auth(c, token, (size_t)n);
+    LOG(LOG_DEBUG, "event=open conn=%llu ip=%s", (unsigned long long)id,
+        c->ip);
+}
+
+static int ws_data(struct mg_connection *mg, int bits, char *data,
+                   size_t len, void *cbdata)
+{
+    (void)cbdata;
+    conn *c = mg_get_user_connection_data(mg);
+    if (c == NULL)
+        return 0;
+    int64_t now = clock_mono_ms();
+    atomic_store(&c->last_rx_ms, now);
+    atomic_fetch_add(&ws_frames_in, 1);
+    const char *msg = NULL;
+    size_t msg_len = 0;
+    uint16_t code = 0;
+    bool close = false;
+    switch (frame_in_feed(&c->fin, bits, data, len, &msg, &msg_len, &code)) {
+    case FA_NONE:
+    case FA_PONG:
+        return 1;
+    case FA_PING: {
+        outframe *f = outframe_new(MG_WEBSOCKET_OPCODE_PONG, data, len);
+        if (f != NULL)
+            conn_send(c, f);
+        outframe_unref(f);
+        return 1;
+    }
+    case FA_TEXT:
+        if (rate_ok(c, now, &close))
+            on_text(c, msg, msg_len);
+        break;
+    case FA_BINARY:
+        if (rate_ok(c, now, &close))
+            send_error(c, RC_UNSUPPORTED, "binary frames are not supported",
+                       NULL);
+        break;
+    case FA_CLOSE:
+        conn_close_now(c, code);
+        return 0;
+    case FA_FAIL:
+        atomic_fetch_add(&ws_protocol_closes, 1);
+        conn_close_now(c, code);
+        return 0;
+    }
+    if (close) {
+        LOG(LOG_INFO, "event=abuse_close conn=%llu ip=%s",
+            (unsigned long long)c->id, c->ip);
+        conn_close_now(c, 1008);
+        return 0;
+    }
+    return 1;
+}
+
+static void ws_close(const struct mg_connection *cmg, void *cbdata)
+{
+    struct mg_connection *mg = (struct mg_connection *)cmg;
+    (void)cbdata;
+    conn *c = mg_get_user_connection_data(mg);
+    if (c == NULL)
+        return;
+    mg_set_user_connection_data(mg, NULL);
+    conn_gone(c);
+    wbuf w = {0};
+    wbuf_u8(&w, EV_CLOSE);
+    wbuf_u64(&w, c->id);
+    if (!w.failed)
+        gwlink_send(&w);
+    wbuf_free(&w);
+    ip_count(c->ip, -1);
+    atomic_fetch_sub(&S.open, 1);
+    LOG(LOG_DEBUG, "event=close conn=%llu", (unsigned long long)c->id);
+    index_remove(c); /* drops the table's reference: c may be freed */
+}
+
+rc ws_start(struct mg_context *ctx, const config *cfg)
+{
+    S.cfg = cfg;
+    S.jwt = strcmp(cfg->auth, "jwt") == 0;
+    long reserve = cfg->threads / 20 < 4 ? 4 : cfg->threads / 20;
+    S.capacity = cfg->threads - reserve;
+    S.per_ip = map_new();
+    static const char PING[] = "{\"event\":\"heartbeat\",\"message\":\"ping\"}";
+    S.ping = outframe_new(MG_WEBSOCKET_OPCODE_TEXT, PING, sizeof PING - 1);
+    if (S.per_ip == NULL || S.ping == NULL)
+        return RC_NOMEM;
+    S.last_ping_ms = clock_mono_ms();
+    mg_set_websocket_handler(ctx, "/ws", ws_connect, ws_ready, ws_data,
+                             ws_close, NULL);
+    return RC_OK;
+}
+
+static void check_conn(void *arg, conn *c)
+{
+    int64_t now = *(int64_t *)arg;
+    const config *cfg = S.cfg;
+    if (now - atomic_load(&c->last_rx_ms) > 2 * cfg->heartbeat_ms) {
+        atomic_fetch_add(&ws_heartbeat_timeouts, 1);
+        conn_close(c, 4000, "heartbeat timeout");
+    } else if (S.jwt && !atomic_load(&c->authed) &&
+               now - c->opened_ms > cfg->auth_timeout_ms) {
+        atomic_fetch_add(&ws_auth_timeouts, 1);
+        conn_close(c, 4001, "not authenticated in time");
+    }
+}
+
+static void ping_conn(void *arg, conn *c)
+{
+    conn_send(c, arg);
+}
+
+void ws_housekeeping(int64_t now)
+{
+    index_each(check_conn, &now);
+    if (now - S.last_ping_ms >= S.cfg->heartbeat_ms) {
+        S.last_ping_ms = now;
+        index_each(ping_conn, S.ping);
+    }
+}
+
+static void close_going_away(void *arg, conn *c)
+{
+    (void)arg;
+    conn_close(c, 1001, "gateway shutting down");
+}
+
+void ws_close_all(void)
+{
+    index_each(close_going_away, NULL);
+}
