@@ -396,7 +396,7 @@ static void on_enter(events *ev, bk_conn *c, enter_req *q)
             send_error(ev, c, RC_INTERNAL, "out of memory", NULL);
             return;
         }
-        link_out_join(c->gw, c->id, rm->name);
+        link_out_join(c->gw, c->id, rm->name, m->uid, m->name, rm->last_seq);
     }
     if (first && !truncated) {
         to_room(rm, 0, 0, render_presence(ev, "enter", rm, m, true, false));
@@ -571,7 +571,8 @@ static void on_history(events *ev, bk_conn *c, const char *room_name,
     to_conn(c, w);
 }
 
-static void on_auth(events *ev, bk_conn *c, const char *token, size_t len)
+static void on_auth(events *ev, bk_conn *c, const char *token, size_t len,
+                    bool quiet)
 {
     if (!ev->jwt) {
         send_error(ev, c, RC_UNSUPPORTED, "auth is off on this server", NULL);
@@ -581,7 +582,10 @@ static void on_auth(events *ev, bk_conn *c, const char *token, size_t len)
     const char *why = "rejected";
     if (jwt_verify(token, len, ev->cfg->jwt_secret, ev->now / 1000, &claims,
                    &why) != RC_OK) {
-        send_noauth(ev, c, why);
+        if (quiet) /* registering again, and the token has expired since */
+            link_out_close(c->gw, c->id, 4001);
+        else
+            send_noauth(ev, c, why);
         return;
     }
     if (c->authed && strcmp(c->claims.sub, claims.sub) != 0) {
@@ -595,6 +599,8 @@ static void on_auth(events *ev, bk_conn *c, const char *token, size_t len)
     c->authed = true;
     snprintf(c->uid, sizeof c->uid, "%s", claims.sub);
     link_out_authed(c->gw, c->id);
+    if (quiet)
+        return;
     wbuf *w = render_start(ev, "auth");
     jsonw_key(w, "uid");
     jsonw_cstr(w, claims.sub);
@@ -623,6 +629,7 @@ static bool handle_record(events *ev, gateway *gw, rbuf *r)
     size_t a_len, b_len, c_len;
     const char *a, *b, *d;
     enter_req q;
+    bool quiet;
     switch (type) {
     case EV_OPEN:
         a = rbuf_str(r, &a_len);
@@ -636,8 +643,9 @@ static bool handle_record(events *ev, gateway *gw, rbuf *r)
         return true;
     case EV_AUTH:
         a = rbuf_str(r, &a_len);
+        quiet = rbuf_u8(r) != 0;
         if (!r->failed)
-            on_auth(ev, c, a, a_len);
+            on_auth(ev, c, a, a_len, quiet);
         return !r->failed;
     case EV_ENTER:
     case EV_RESUME:

@@ -145,6 +145,11 @@ rc link_open(const config *cfg, link_gone_fn gone, void *gone_arg,
         return RC_IO;
     }
     nng_socket_set_int(l->pull, NNG_OPT_RECVBUF, 1024);
+    /* Replies pass through the socket's send queue to the pipe's; with the
+     * default (no) buffer a non-blocking send of a second reply in a row
+     * fails, so: a buffer, and a bounded blocking send. */
+    nng_socket_set_int(l->rep, NNG_OPT_SENDBUF, 1024);
+    nng_socket_set_ms(l->rep, NNG_OPT_SENDTIMEO, 1000);
     if (link_listen(l->pull, cfg->events_url, WIRE_MAX_MSG) != RC_OK ||
         link_listen(l->rep, cfg->fanout_url, 4096) != RC_OK) {
         nng_close(l->pull);
@@ -323,9 +328,13 @@ static void link_out_conn_room(gateway *gw, uint8_t type, uint64_t conn,
     gw->staged_n++;
 }
 
-void link_out_join(gateway *gw, uint64_t conn, const char *room)
+void link_out_join(gateway *gw, uint64_t conn, const char *room,
+                   const char *uid, const char *name, uint64_t seq)
 {
     link_out_conn_room(gw, FO_JOIN, conn, room);
+    wbuf_cstr(&gw->staged, uid);
+    wbuf_cstr(&gw->staged, name);
+    wbuf_u64(&gw->staged, seq);
 }
 
 void link_out_part(gateway *gw, uint64_t conn, const char *room)
@@ -368,7 +377,7 @@ static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
             "memory\"", gw->id);
         if (rep != NULL)
             nng_msg_free(rep);
-    } else if (nng_sendmsg(l->rep, rep, NNG_FLAG_NONBLOCK) != 0) {
+    } else if (nng_sendmsg(l->rep, rep, 0) != 0) {
         nng_msg_free(rep); /* the gateway polls again; nothing is lost */
     }
     if (kind == WIRE_FANOUT) {

@@ -82,7 +82,8 @@ void link_out_room(gateway *gw, const char *room, uint64_t except,
                    uint64_t seq, const char *payload, size_t len);
 void link_out_conn(gateway *gw, uint64_t conn, const char *payload,
                    size_t len);
-void link_out_join(gateway *gw, uint64_t conn, const char *room);
+void link_out_join(gateway *gw, uint64_t conn, const char *room,
+                   const char *uid, const char *name, uint64_t seq);
 void link_out_part(gateway *gw, uint64_t conn, const char *room);
 void link_out_authed(gateway *gw, uint64_t conn);
 void link_out_close(gateway *gw, uint64_t conn, uint64_t code);

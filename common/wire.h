@@ -44,7 +44,7 @@ enum wire_kind {
 /* Records in an events message, gateway -> broker. */
 enum wire_event {
     EV_OPEN = 1, /* a connection opened: str uid (none mode: server-given) */
-    EV_AUTH,     /* str token */
+    EV_AUTH,     /* str token, u8 quiet (1: registering again, no reply) */
     EV_ENTER,    /* str room, str uid, str name, i64 since (-1: none) */
     EV_MESSAGE,  /* str room, str text, str id ("" : none) */
     EV_LEAVE,    /* str room */
@@ -62,7 +62,8 @@ enum wire_fanout {
                     message's seq, else 0), str payload: deliver to every
                     local connection in room */
     FO_CONN,     /* u64 conn, str payload: deliver to one connection */
-    FO_JOIN,     /* u64 conn, str room: conn now gets room's fan-out */
+    FO_JOIN,     /* u64 conn, str room, str uid, str name, u64 seq (the
+                    room's newest): conn now gets room's fan-out */
     FO_PART,     /* u64 conn, str room: conn no longer does */
     FO_AUTHED,   /* u64 conn: the connection is authenticated */
     FO_CLOSE,    /* u64 conn, u64 close code: close the connection */

@@ -38,6 +38,21 @@ if (token) el.token.value = token;
 
 const client = new RoomcastClient({ token: token || null });
 
+/**
+ * The `name` claim of a JWT, read without verifying it: only to fill in the
+ * Name box and to know a name is not required. The server checks the token.
+ */
+function tokenName(tok) {
+  try {
+    const part = tok.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = new TextDecoder().decode(Uint8Array.from(atob(part), (ch) => ch.charCodeAt(0)));
+    const claims = JSON.parse(json);
+    return typeof claims.name === 'string' && claims.name ? claims.name : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Per-room UI state. */
 const rooms = new Map();
 let active = null;
@@ -624,6 +639,8 @@ client.on('status', ({ status }) => setStatus(status));
 client.on('welcome', (w) => {
   el.tokenField.hidden = w.auth !== 'jwt';
   el.app.dataset.auth = w.auth;
+  const fromToken = w.auth === 'jwt' && client.token && tokenName(client.token);
+  if (fromToken && !el.name.value) el.name.value = fromToken;
 });
 
 client.on('auth', (a) => {
@@ -730,7 +747,7 @@ el.join.addEventListener('submit', (ev) => {
   }
   const name = el.name.value.trim();
   const room = el.room.value.trim().replace(/^#/, '');
-  const nameOptional = client.auth === 'jwt' && client.authName;
+  const nameOptional = client.auth === 'jwt' && (client.authName || (client.token && tokenName(client.token)));
   if (!name && !nameOptional) {
     el.joinHint.textContent = 'Please choose a name first.';
     el.name.focus();

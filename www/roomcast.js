@@ -139,7 +139,7 @@ export class RoomcastClient {
     this._attempt = 0;
     this._everConnected = false;
     this._wanted = false;      // connect() called and close() not since
-    this._timers = { reconnect: null, beat: null, welcome: null, flush: null, save: null };
+    this._timers = { reconnect: null, beat: null, welcome: null, flush: null, stable: null };
     this._lastRx = 0;
     this._bucket = { tokens: 0, at: 0 };
     this._sendQueue = [];      // frames waiting for rate budget
@@ -244,7 +244,8 @@ export class RoomcastClient {
     const leftSeq = this._leaving.get(room);
     this._leaving.delete(room);
     let r = this.rooms.get(room);
-    if (r && r.joined && (!name || name === r.name)) return this; // already in, nothing changes
+    // Already in (or on the way in) under the same name: nothing changes.
+    if (r && (r.joined || r.enterTimer) && (!name || name === r.name)) return this;
     if (!r) {
       r = this._newRoom(name || this.name, leftSeq ?? null);
       this.rooms.set(room, r);
@@ -488,7 +489,7 @@ export class RoomcastClient {
     // The browser says there is no network: stop burning retries, show
     // `offline`, and come back at once on the `online` event.
     clearTimeout(this._timers.reconnect);
-    this._dropSocket(1001);
+    this._dropSocket(1000);
     this._emitQueuedState();
     this._setStatus('offline');
   }
@@ -582,7 +583,11 @@ export class RoomcastClient {
 
   _connected() {
     this._everConnected = true;
-    this._attempt = 0;
+    // The backoff starts over only once a connection has proved stable, so a
+    // server that accepts and then drops us at once is not hammered.
+    clearTimeout(this._timers.stable);
+    const gen = this._gen;
+    this._timers.stable = setTimeout(() => { if (gen === this._gen) this._attempt = 0; }, 5000);
     this._setStatus('connected');
   }
 
@@ -611,14 +616,17 @@ export class RoomcastClient {
     r.minReplay = null;
     this._sendEnterFrame(room, r);
     clearTimeout(r.enterTimer);
-    // No answer (the enter was lost to a broker hiccup, or refused with an
-    // error the protocol cannot tie to a room): ask again, a few times.
+    // No answer (the enter was lost to a broker outage, or refused with an
+    // error the protocol cannot tie to a room): ask again, less and less
+    // often, for as long as the connection lasts.
+    const wait = Math.min(30000, this.enterRetryMs * 2 ** Math.min(r.retries, 4));
     r.enterTimer = setTimeout(() => {
       r.enterTimer = null;
       if (this.rooms.get(room) !== r || r.joined || !this._ready()) return;
-      if (++r.retries <= 5) this._sendEnter(room);
-      else this._emit('error', { code: 'enter_failed', message: `could not enter ${room}`, room });
-    }, this.enterRetryMs);
+      r.retries++;
+      if (r.retries === 3) this._emit('error', { code: 'enter_failed', message: `could not enter ${room} yet`, room });
+      this._sendEnter(room);
+    }, wait);
   }
 
   _sendEnterFrame(room, r) {
@@ -931,6 +939,7 @@ export class RoomcastClient {
       }
       item.gen = this._gen;
       this._raw({ event: 'message', room: item.room, message: item.message, id: item.id });
+      this._emit('pending', { room: item.room, id: item.id, message: item.message, state: 'sending' });
     }
     if (wait != null) this._scheduleFlush(wait);
   }

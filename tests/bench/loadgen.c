@@ -1411,7 +1411,7 @@ static void failures_line(char *out, size_t n)
 
 /* Waits until every connection has either reached the wanted state (counted
  * by *done) or failed, the setup timeout, or a signal. */
-static bool wait_for(_Atomic uint64_t *done, uint64_t want, double timeout, bool count_failed)
+static bool wait_for(const char *what, _Atomic uint64_t *done, uint64_t want, double timeout, bool count_failed)
 {
     uint64_t t0 = now_ns(), last_note = t0;
     while (!g_signal) {
@@ -1422,8 +1422,8 @@ static bool wait_for(_Atomic uint64_t *done, uint64_t want, double timeout, bool
         if (now - t0 > (uint64_t)(timeout * 1e9))
             return false;
         if (now - last_note > 5000000000u) {
-            fprintf(stderr, "loadgen: %s: %llu/%llu so far, %llu failed\n", cfg.label, (unsigned long long)d,
-                    (unsigned long long)want, (unsigned long long)f);
+            fprintf(stderr, "loadgen: %s: %llu/%llu %s so far, %llu failed\n", cfg.label, (unsigned long long)d,
+                    (unsigned long long)want, what, (unsigned long long)atomic_load(&g_failed));
             last_note = now;
         }
         sleep_ns(5000000);
@@ -1435,14 +1435,14 @@ static int run_fanout(void)
 {
     uint64_t t_setup = now_ns();
     start_workers();
-    bool all = wait_for(&g_entered, (uint64_t)g_nconns, cfg.setup_timeout, true);
+    bool all = wait_for("entered", &g_entered, (uint64_t)g_nconns, cfg.setup_timeout, true);
     uint64_t entered = atomic_load(&g_entered);
     if (!all)
         fprintf(stderr, "loadgen: %s: only %llu of %d members entered\n", cfg.label, (unsigned long long)entered,
                 g_nconns);
     /* Let the enter broadcasts finish, so the join storm does not sit in front
      * of the first messages; bounded, since a failed member never settles. */
-    wait_for(&g_settled, entered, all ? 30 : 3, false);
+    wait_for("saw the room's last enter", &g_settled, entered, all ? 30 : 3, false);
     double setup_s = (double)(now_ns() - t_setup) / 1e9;
     if (!entered || g_signal) {
         stop_workers();
@@ -1587,7 +1587,7 @@ static int run_idle(void)
 {
     uint64_t t0 = now_ns();
     start_workers();
-    wait_for(&g_welcomed, (uint64_t)g_nconns, cfg.setup_timeout, true);
+    wait_for("welcomed", &g_welcomed, (uint64_t)g_nconns, cfg.setup_timeout, true);
     double secs = (double)(now_ns() - t0) / 1e9;
     char fl[256];
     failures_line(fl, sizeof fl);
