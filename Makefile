@@ -20,9 +20,12 @@ obj = $(patsubst %.c,build/$(1)/%.o,$(2))
 BINS := bin/roomcast-broker bin/roomcast-gateway bin/roomcast-token
 
 # Debian packages the build, the tests and the benchmark need.
-DEB_BUILD := build-essential pkg-config libcivetweb-dev libnng-dev libjson-c-dev \
+DEB_BUILD := build-essential curl pkg-config libcivetweb-dev libnng-dev libjson-c-dev \
              libsqlite3-dev libssl-dev
 DEB_TEST  := nodejs npm chromium nginx openssl clang libclang-rt-14-dev
+
+# Keep objects of the unit-test binaries between runs.
+.SECONDARY:
 
 .PHONY: all deps deps-test run test unit bench fuzz clean
 all: $(BINS)
