@@ -775,9 +775,9 @@ export class RoomcastClient {
       out.room = room;
       out.rejected = true;
       this._forgetRoom(room);
-    } else if (code === 'not_in_room' || code === 'forbidden' || code === 'bad_request') {
-      // Errors without an id cannot name their room; a request waiting on an
-      // answer in a room that has exactly one such request is the likely one.
+    } else if (code === 'not_in_room') {
+      // Errors without an id cannot name their room; a who/history waiting
+      // for an answer in exactly one room is the likely cause.
       const waiting = [...this.rooms].filter(([, r]) => r.requests.some((q) => q.sent));
       if (waiting.length === 1) {
         const [room, r] = waiting[0];

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
-  OUT, Servers, enterRoom, eventually, launchBrowser, logMessages, logTexts, newUser, openPage,
+  OUT, Servers, bot, enterRoom, eventually, launchBrowser, logMessages, logTexts, newUser, openPage,
   sendMessage, waitLog, waitStatus, waitText,
 } from './helpers.mjs';
 
@@ -187,6 +187,25 @@ describe('www client: chatting', { timeout: 180000 }, () => {
     const overflow = await erin.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 0, `no horizontal overflow on the phone (${overflow}px)`);
     noErrors(erin, frank);
+  });
+
+  it('shows recent history to a newcomer and loads older messages on scroll-up', async () => {
+    const old = await bot(srv.url, { uid: 'old-timer', name: 'old timer', room: 'archive' });
+    const all = Array.from({ length: 120 }, (_, i) => `m${i + 1}`);
+    await old.say(...all);
+    const hank = await person({ viewport: { width: 1280, height: 800 } });
+    const h = hank.page;
+    await enterRoom(h, 'hank', 'archive');
+    await waitLog(h, all.slice(-50));
+    const log = h.getByRole('log');
+    await eventually(async () => {
+      await log.evaluate((el) => { el.scrollTop = 0; });
+      assert.deepEqual(await logTexts(h), all);
+    }, { timeout: 15000, interval: 300 });
+    // All loaded: nothing older to offer.
+    await eventually(async () => assert.equal(await h.getByRole('button', { name: /Load older/ }).count(), 0));
+    old.close();
+    noErrors(hank);
   });
 
   it('explains a bad room or name instead of sending it', async () => {

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import WebSocket from 'ws';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const OUT = path.join(ROOT, 'tests', 'out');
@@ -266,4 +267,43 @@ export async function waitText(locator, re, timeout = 10000) {
     const t = (await locator.textContent()) || '';
     if (!re.test(t)) throw new Error(`text ${JSON.stringify(t)} does not match ${re}`);
   }, { timeout });
+}
+
+/**
+ * A scripted participant over a plain WebSocket (the `ws` package), for
+ * filling a room faster than typing would.
+ */
+export async function bot(baseUrl, { uid, name, room }) {
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}ws`);
+  let waiters = [];
+  ws.on('message', (data) => {
+    const f = JSON.parse(data);
+    if (f.event === 'heartbeat' && f.message === 'ping') ws.send('{"event":"heartbeat","message":"pong"}');
+    waiters = waiters.filter((w) => !w(f));
+  });
+  const next = (pred, ms = 10000) => new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('bot: no answer in time')), ms);
+    waiters.push((f) => { if (!pred(f)) return false; clearTimeout(t); resolve(f); return true; });
+  });
+  const welcome = next((f) => f.event === 'welcome');
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  await welcome;
+  const entered = next((f) => f.event === 'enter' && f.uid === uid && f.room === room);
+  ws.send(JSON.stringify({ event: 'enter', room, name, uid }));
+  await entered;
+  let n = 0;
+  return {
+    /** Post messages in order, paced under the default rate limit; resolves when all are stored. */
+    async say(...texts) {
+      let last = null;
+      for (const text of texts) {
+        const id = `bot-${uid}-${++n}`;
+        last = next((f) => f.event === 'message' && f.id === id);
+        ws.send(JSON.stringify({ event: 'message', room, message: text, id }));
+        await sleep(25);
+      }
+      return last;
+    },
+    close: () => ws.close(),
+  };
 }

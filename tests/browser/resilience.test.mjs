@@ -218,6 +218,23 @@ describe('www client: resilience', { timeout: 240000 }, () => {
     await page.getByRole('button', { name: /Load older/ }).click();
     await waitLog(page, want);
     assertNoDuplicates(await logTexts(page));
+    await eventually(async () => assert.equal(await page.getByText(/truncated/i).count(), 0, 'the mark goes once the hole is filled'));
+
+    // The same with the page open: the hole is in the middle of the log now.
+    await alice.context.setOffline(true);
+    await waitStatus(page, 'offline');
+    for (let i = 13; i <= 24; i++) {
+      await sendMessage(bob.page, `news ${i}`);
+      want.push(`news ${i}`);
+    }
+    await waitLog(bob.page, want);
+    await alice.context.setOffline(false);
+    await waitStatus(page, 'connected');
+    await waitLog(page, [...want.slice(0, 12), ...want.slice(-5)]);
+    await waitText(page.getByRole('log'), /truncated/i);
+    await page.getByRole('button', { name: 'Load missed messages' }).click();
+    await waitLog(page, want);
+    assert.equal(await page.getByText(/truncated/i).count(), 0);
     assert.deepEqual(alice.errors, []);
   });
 });
