@@ -305,7 +305,14 @@ rc json_parse_strict(const char *text, size_t len, json_object **out)
         return RC_BAD_JSON;
     json_scan s = {text, text + len, 0, 0};
     json_scan_ws(&s);
-    if (s.p >= s.end || *s.p != '{' || !json_scan_object(&s))
+    if (s.p < s.end && *s.p != '{') {
+        /* Well-formed JSON that is not an object lacks the `event` field:
+         * a bad request, not bad JSON. */
+        bool valid = json_scan_value(&s);
+        json_scan_ws(&s);
+        return valid && s.p == s.end ? RC_BAD_REQUEST : RC_BAD_JSON;
+    }
+    if (s.p >= s.end || !json_scan_object(&s))
         return RC_BAD_JSON;
     size_t object_end = (size_t)(s.p - text);
     json_scan_ws(&s);

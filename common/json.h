@@ -19,8 +19,9 @@
 
 /* Parses text[0..len) (need not be NUL-terminated). On RC_OK *out is an
  * owned object (free with json_object_put). RC_BAD_JSON when the text is not
- * strict JSON, is not an object, nests deeper than JSON_DEPTH_MAX, or holds
- * NaN, Infinity or a number that overflows a double or int64. */
+ * strict JSON, nests deeper than JSON_DEPTH_MAX, repeats a key, or holds
+ * NaN, Infinity or a number that overflows a double or int64;
+ * RC_BAD_REQUEST when it is strict JSON but not an object. */
 rc json_parse_strict(const char *text, size_t len, json_object **out);
 
 /* Field readers. Each returns RC_OK and sets the out-params when `key` is

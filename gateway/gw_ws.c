@@ -333,8 +333,12 @@ static void dispatch(request *q, const char *event)
 static void on_text(conn *c, const char *text, size_t len)
 {
     request q = {.c = c};
-    if (json_parse_strict(text, len, &q.obj) != RC_OK) {
-        send_error(c, RC_BAD_JSON, "not a strict JSON object", NULL);
+    rc r = json_parse_strict(text, len, &q.obj);
+    if (r != RC_OK) {
+        send_error(c, r, r == RC_BAD_REQUEST
+                             ? "a message must be a JSON object with a "
+                               "string field event"
+                             : "not strict JSON (RFC 8259)", NULL);
         return;
     }
     const char *event, *id;
@@ -444,33 +448,40 @@ static long ip_count(const char *ip, long delta)
     return n;
 }
 
+/* Refuses an upgrade with a plain HTTP answer. (mg_send_http_error writes
+ * no status line once civetweb has started a WebSocket handshake.) */
+static int refuse(struct mg_connection *mg, int status, const char *reason,
+                  const char *text)
+{
+    mg_printf(mg,
+              "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+              "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+              status, reason, strlen(text), text);
+    return 1;
+}
+
 static int ws_connect(const struct mg_connection *cmg, void *cbdata)
 {
     struct mg_connection *mg = (struct mg_connection *)cmg;
     (void)cbdata;
     const struct mg_request_info *ri = mg_get_request_info(mg);
-    if (strcmp(ri->local_uri, "/ws") != 0) {
-        mg_send_http_error(mg, 404, "%s", "WebSocket endpoint is /ws");
-        return 1;
-    }
+    if (strcmp(ri->local_uri, "/ws") != 0)
+        return refuse(mg, 404, "Not Found", "the WebSocket endpoint is /ws\n");
     if (!origin_allowed(mg)) {
         atomic_fetch_add(&ws_refused_origin, 1);
-        mg_send_http_error(mg, 403, "%s", "Origin not allowed");
-        return 1;
+        return refuse(mg, 403, "Forbidden", "Origin not allowed\n");
     }
     if (atomic_load(&S.open) >= S.capacity) {
         /* Refused while workers remain for static files and /healthz. */
         atomic_fetch_add(&ws_refused_capacity, 1);
-        mg_send_http_error(mg, 503, "%s", "Gateway at capacity");
-        return 1;
+        return refuse(mg, 503, "Service Unavailable", "gateway at capacity\n");
     }
     client_ip(mg, pending_ip, sizeof pending_ip);
     if (S.cfg->max_conns_per_ip > 0 &&
         ip_count(pending_ip, 0) >= S.cfg->max_conns_per_ip) {
         atomic_fetch_add(&ws_refused_per_ip, 1);
-        mg_send_http_error(mg, 429, "%s", "Too many connections from your "
-                           "address");
-        return 1;
+        return refuse(mg, 429, "Too Many Requests",
+                      "too many connections from your address\n");
     }
     return 0;
 }
@@ -601,7 +612,8 @@ rc ws_start(struct mg_context *ctx, const config *cfg)
     if (S.per_ip == NULL || S.ping == NULL)
         return RC_NOMEM;
     S.last_ping_ms = clock_mono_ms();
-    mg_set_websocket_handler(ctx, "/ws", ws_connect, ws_ready, ws_data,
+    /* Every path, so an upgrade anywhere but /ws gets a proper 404. */
+    mg_set_websocket_handler(ctx, "/**", ws_connect, ws_ready, ws_data,
                              ws_close, NULL);
     return RC_OK;
 }

@@ -105,14 +105,26 @@ TEST(refuses_truncated_and_empty_input)
     BAD("{\"a\":\"\\u12");
 }
 
+/* Strict JSON that is not an object: a bad request (no `event` field). */
+#define NOT_OBJECT(text)                                                       \
+    do {                                                                       \
+        json_object *o_ = NULL;                                                \
+        CHECK_EQ_INT(json_parse_strict(text, strlen(text), &o_),               \
+                     RC_BAD_REQUEST);                                          \
+        CHECK(o_ == NULL);                                                     \
+    } while (0)
+
 TEST(refuses_everything_but_an_object)
 {
-    BAD("[]");
-    BAD("[{\"a\":1}]");
-    BAD("\"x\"");
-    BAD("1");
-    BAD("true");
-    BAD("null");
+    NOT_OBJECT("[]");
+    NOT_OBJECT("[{\"a\":1}]");
+    NOT_OBJECT("\"x\"");
+    NOT_OBJECT("1");
+    NOT_OBJECT(" true ");
+    NOT_OBJECT("null");
+    BAD("[1,]");
+    BAD("nul");
+    BAD("[] x");
 }
 
 TEST(nesting_limit_is_16)
@@ -258,7 +270,7 @@ TEST(out_untouched_on_error)
     json_object *o = sentinel;
     CHECK_EQ_INT(json_parse_strict("{\"a\":NaN}", 9, &o), RC_BAD_JSON);
     CHECK(o == sentinel);
-    CHECK_EQ_INT(json_parse_strict("[]", 2, &o), RC_BAD_JSON);
+    CHECK_EQ_INT(json_parse_strict("[]", 2, &o), RC_BAD_REQUEST);
     CHECK(o == sentinel);
 }
 
