@@ -604,7 +604,10 @@ rc ws_start(struct mg_context *ctx, const config *cfg)
 {
     S.cfg = cfg;
     S.jwt = strcmp(cfg->auth, "jwt") == 0;
-    long reserve = cfg->threads / 20 < 4 ? 4 : cfg->threads / 20;
+    /* Workers kept for static files and /healthz: 5%, at least 4, at
+     * most 64 (a big pool needs no more than that for plain HTTP). */
+    long reserve = cfg->threads / 20;
+    reserve = reserve < 4 ? 4 : reserve > 64 ? 64 : reserve;
     S.capacity = cfg->threads - reserve;
     S.per_ip = map_new();
     static const char PING[] = "{\"event\":\"heartbeat\",\"message\":\"ping\"}";

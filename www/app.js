@@ -197,6 +197,9 @@ function leaveRoom(room) {
   client.leave(room);
   removeRoom(room);
   toast(`You left ${room}.`);
+  // The button that had focus is gone; keep keyboard users somewhere useful.
+  const r = rooms.get(active);
+  if (r) r.tab.focus(); else el.room.focus();
 }
 
 function activate(room, { focus = false } = {}) {
@@ -419,7 +422,11 @@ async function loadOlder(room) {
   if (!(before > 1)) { r.more = false; updateOlder(r); return; }
   r.loading = true;
   updateOlder(r);
+  // aria-busy keeps screen readers from reading out a page of old messages
+  // as if they had just arrived.
+  el.log.setAttribute('aria-busy', 'true');
   const res = await client.history(room, before, HISTORY_PAGE);
+  el.log.removeAttribute('aria-busy');
   r.loading = false;
   if (!rooms.has(room)) return;
   if (res) {
@@ -447,7 +454,7 @@ function markGap(room, since, before) {
     li.className = 'gap';
     const span = document.createElement('span');
     span.className = 'gap-text';
-    span.textContent = 'Catch-up truncated: some messages you missed are not shown. Load older messages to read them.';
+    r.gapText = span;
     const btn = document.createElement('button');
     btn.type = 'button';
     btn.className = 'ghost small';
@@ -479,6 +486,9 @@ function updateGap(r) {
   let below = false;
   for (const seq of r.els.keys()) if (seq <= r.gap.since) { below = true; break; }
   r.gapBtn.hidden = !below;
+  r.gapText.textContent = below
+    ? 'Catch-up truncated: some messages you missed are not shown here.'
+    : 'Catch-up truncated: some messages you missed are not shown. Load older messages to read them.';
 }
 
 async function fillGap(room) {
@@ -486,7 +496,9 @@ async function fillGap(room) {
   if (!r || !r.gap || r.gapBusy) return;
   r.gapBusy = true;
   r.gapBtn.disabled = true;
+  el.log.setAttribute('aria-busy', 'true');
   const res = await client.history(room, r.gap.before, HISTORY_PAGE);
+  el.log.removeAttribute('aria-busy');
   r.gapBusy = false;
   if (r.gapBtn) r.gapBtn.disabled = false;
   if (!res || !rooms.has(room) || !r.gap) return;
@@ -817,12 +829,26 @@ el.log.addEventListener('scroll', () => {
 
 el.jump.addEventListener('click', () => { scrollToBottom(); el.message.focus(); });
 
+document.addEventListener('click', (ev) => {
+  // The slide-over member list closes when the person clicks elsewhere.
+  if (!el.app.classList.contains('show-members')) return;
+  if (el.membersPanel.contains(ev.target) || el.membersToggle.contains(ev.target)) return;
+  el.app.classList.remove('show-members');
+  el.membersToggle.setAttribute('aria-expanded', 'false');
+});
+
 el.membersToggle.addEventListener('click', () => {
   const open = el.app.classList.toggle('show-members');
   el.membersToggle.setAttribute('aria-expanded', String(open));
 });
 
 document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && el.app.classList.contains('show-members')) {
+    el.app.classList.remove('show-members');
+    el.membersToggle.setAttribute('aria-expanded', 'false');
+    el.membersToggle.focus();
+    return;
+  }
   // Alt+Up / Alt+Down move between rooms from anywhere.
   if (!ev.altKey || (ev.key !== 'ArrowUp' && ev.key !== 'ArrowDown')) return;
   const list = [...rooms.keys()];
