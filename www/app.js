@@ -300,8 +300,9 @@ function updateTitle() {
 }
 
 function updateEmpty() {
+  // The log itself always stays (empty) so it can be found before any room
+  // is entered; the welcome text sits over it.
   el.empty.hidden = rooms.size > 0;
-  el.log.hidden = rooms.size === 0;
 }
 
 function saveUi() {
