@@ -145,6 +145,36 @@ describe('www client: resilience', { timeout: 240000 }, () => {
     assert.deepEqual(bob.errors, []);
   });
 
+  it('keeps chatting across a broker crash and restart', async () => {
+    const srv = await servers({ name: 'broker-crash' });
+    const alice = await person(srv);
+    const bob = await person(srv);
+    const a = alice.page;
+    const b = bob.page;
+    await enterRoom(a, 'alice', 'crash');
+    await waitText(a.getByRole('log'), /alice entered/);
+    await enterRoom(b, 'bob', 'crash');
+    await waitText(a.getByRole('log'), /bob entered/);
+    await sendMessage(a, 'before the crash');
+    await waitLog(b, ['before the crash']);
+
+    await srv.broker.stop('SIGKILL');
+    // Written while the broker is down: kept and retried until stored.
+    await sendMessage(a, 'during the outage');
+    await sleep(1000);
+    srv.startBroker();
+    await srv.waitHealthy(20000);
+    const want = ['before the crash', 'during the outage'];
+    await waitLog(b, want, 30000);
+    await waitLog(a, want, 30000);
+    await sendMessage(b, 'after the restart');
+    want.push('after the restart');
+    await waitLog(a, want, 20000);
+    await waitLog(b, want);
+    assert.deepEqual(alice.errors, []);
+    assert.deepEqual(bob.errors, []);
+  });
+
   it('shows offline without network and sends the queue when it is back', async () => {
     const srv = await servers({ name: 'offline' });
     const alice = await person(srv);
