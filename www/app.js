@@ -672,9 +672,23 @@ client.on('noauth', ({ message }) => {
     : 'This server needs a sign-in token. Paste it in the Token box and press Enter.';
 });
 
+// Live messages are put on screen in batches: a catch-up of a thousand
+// messages arrives as a thousand events, and measuring the scroll position
+// for each one would force a layout per message.
+const liveBuf = new Map();
+let liveTimer = null;
+function flushLive() {
+  liveTimer = null;
+  const batch = [...liveBuf];
+  liveBuf.clear();
+  for (const [room, list] of batch) addMessages(room, list, { live: true });
+}
+
 client.on('message', (m) => {
   roomState(m.room);
-  addMessages(m.room, [m], { live: true });
+  if (!liveBuf.has(m.room)) liveBuf.set(m.room, []);
+  liveBuf.get(m.room).push(m);
+  if (!liveTimer) liveTimer = setTimeout(flushLive, 0);
 });
 
 client.on('history', (h) => {
@@ -684,7 +698,12 @@ client.on('history', (h) => {
 client.on('pending', (p) => {
   const r = rooms.get(p.room);
   if (!r) return;
-  if (p.state === 'sent') { dropPending(r, p.id); return; }
+  if (p.state === 'sent') {
+    // Its delivered copy (if this page shows it) is in the current batch;
+    // swap both in the same task so the message never blinks out.
+    if (liveTimer) setTimeout(() => dropPending(r, p.id), 0); else dropPending(r, p.id);
+    return;
+  }
   showPending(p.room, p.id, p.message, p.state, p.error);
 });
 
@@ -693,6 +712,9 @@ client.on('enter', (e) => {
   r.counts = { num: e.num, total: e.total };
   setMember(r, e.uid, e.name, true);
   if (e.self) {
+    // The catch-up came just before this event; put it on screen first so
+    // the decisions below see it.
+    if (liveTimer) { clearTimeout(liveTimer); flushLive(); }
     r.entered = true;
     // Only the first entry of this page is news; re-entries after a
     // reconnect are bookkeeping and would just repeat "… entered".
