@@ -234,6 +234,7 @@ function renderActive() {
   el.send.disabled = !r;
   el.message.placeholder = r ? `Message #${r.room}` : 'Enter a room to start chatting';
   el.roomTitle.textContent = r ? `#${r.room}` : 'No room yet';
+  el.membersToggle.hidden = !r;
   el.log.setAttribute('aria-label', r ? `Conversation in ${r.room}` : 'Conversation');
   renderCounts();
   renderMembers();
