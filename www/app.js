@@ -593,8 +593,13 @@ const STATUS_BANNER = {
   offline: 'You are offline. Messages you write are kept and sent when the network returns.',
 };
 
+// The status element shows only the three words of the contract
+// (connected, reconnecting, offline); the module's first attempt
+// ("connecting") and a closed client map onto them.
+const STATUS_WORD = {connecting: 'reconnecting', closed: 'offline'};
+
 function setStatus(s) {
-  el.status.textContent = s;
+  el.status.textContent = STATUS_WORD[s] || s;
   el.conn.dataset.state = s;
   const text = STATUS_BANNER[s];
   el.banner.hidden = !text;

@@ -701,15 +701,16 @@ static void on_text(struct conn *c, const char *p, size_t n, uint64_t t_recv)
                 c->sender->last_ack_ns = t_recv;
             }
         }
-        if (seq <= c->last_seq)
+        uint64_t sseq = f[F_SEQ].t == 'n' ? parse_u64(f[F_SEQ].p, f[F_SEQ].p + f[F_SEQ].n, NULL) : 0;
+        if (seq <= c->last_seq || (f[F_SEQ].t == 'n' && sseq <= c->last_server_seq)) {
+            if (!c->order_bad) /* the first one per member is evidence enough */
+                report_error("conn %d: out of order: message %llu (server seq %llu) after %llu (server seq %llu)",
+                             c->idx, (unsigned long long)seq, (unsigned long long)sseq,
+                             (unsigned long long)c->last_seq, (unsigned long long)c->last_server_seq);
             c->order_bad = true;
-        c->last_seq = seq;
-        if (f[F_SEQ].t == 'n') {
-            uint64_t sseq = parse_u64(f[F_SEQ].p, f[F_SEQ].p + f[F_SEQ].n, NULL);
-            if (sseq <= c->last_server_seq)
-                c->order_bad = true;
-            c->last_server_seq = sseq;
         }
+        c->last_seq = seq;
+        c->last_server_seq = sseq;
         return;
     }
     if (jeq(ev, "heartbeat")) {
