@@ -222,6 +222,7 @@ say "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /p
 say "roomcast: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
     "node $(node --version), open files limit $NOFILE, pid_max $(cat /proc/sys/kernel/pid_max)"
 say "load generator on the same machine; compare figures within this run only"
+say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews latencies)"
 say ""
 
 command -v node >/dev/null || die "node is needed for the baseline"
@@ -526,6 +527,7 @@ fi
 target "nothing lost, duplicated or out of order (roomcast, all fan-out runs)" "$clean" \
     "$RC_LOST lost, $dups duplicated, order $order, in $RC_RUNS of $RUNS_WANTED runs"
 say ""
+say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "full output: tests/out/bench.txt"
 
 if [ $RC_DIED -ne 0 ]; then
