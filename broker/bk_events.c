@@ -614,85 +614,71 @@ static void on_auth(events *ev, bk_conn *c, const char *token, size_t len,
 
 /* --- decoding ---------------------------------------------------------- */
 
-/* Decodes and runs one record; false when the record is malformed. */
-static bool handle_record(events *ev, gateway *gw, rbuf *r)
+/* Runs one decoded record from gw. */
+static void run_record(events *ev, gateway *gw, const wire_event_rec *rec)
 {
-    uint8_t type = rbuf_u8(r);
-    uint64_t id = rbuf_u64(r);
-    if (r->failed || type == EV_BYE)
-        return false;
-    bk_conn *c = rooms_conn(ev->rooms, gw, id);
-    if (c == NULL && type == EV_CLOSE)
-        return true;
-    if (c == NULL && rooms_conn_add(ev->rooms, gw, id, &c) != RC_OK)
-        return false;
-    size_t a_len, b_len, c_len;
-    const char *a, *b, *d;
-    enter_req q;
-    bool quiet;
-    switch (type) {
+    bk_conn *c = rooms_conn(ev->rooms, gw, rec->conn);
+    if (c == NULL && rec->type == EV_CLOSE)
+        return;
+    if (c == NULL && rooms_conn_add(ev->rooms, gw, rec->conn, &c) != RC_OK) {
+        LOG(LOG_ERROR, "event=conn_failed reason=\"out of memory\"");
+        return;
+    }
+    enter_req q = {rec->room, rec->uid, rec->name, rec->since};
+    switch (rec->type) {
     case EV_OPEN:
-        a = rbuf_str(r, &a_len);
-        if (r->failed)
-            return false;
-        if (valid_uid(a, a_len))
-            snprintf(c->uid, sizeof c->uid, "%s", a);
-        return true;
+        if (valid_uid(rec->uid, strlen(rec->uid)))
+            snprintf(c->uid, sizeof c->uid, "%s", rec->uid);
+        return;
     case EV_CLOSE:
         conn_close(ev, c);
-        return true;
+        return;
     case EV_AUTH:
-        a = rbuf_str(r, &a_len);
-        quiet = rbuf_u8(r) != 0;
-        if (!r->failed)
-            on_auth(ev, c, a, a_len, quiet);
-        return !r->failed;
-    case EV_ENTER:
+        on_auth(ev, c, rec->text, rec->text_len, rec->quiet);
+        return;
     case EV_RESUME:
-        q.room = rbuf_str(r, NULL);
-        q.uid = rbuf_str(r, NULL);
-        q.name = rbuf_str(r, NULL);
-        q.since = rbuf_i64(r);
-        if (r->failed)
-            return false;
-        if (type == EV_RESUME)
-            on_resume(ev, c, &q);
-        else if (ev->jwt && !c->authed)
-            send_noauth(ev, c, "authenticate first");
-        else
-            on_enter(ev, c, &q);
-        return true;
+        on_resume(ev, c, &q);
+        return;
     default:
         break;
     }
-    a = rbuf_str(r, &a_len); /* every other record starts with a room */
-    int64_t before = -1, limit = HISTORY_DEFAULT;
-    b = d = "";
-    b_len = c_len = 0;
-    if (type == EV_MESSAGE) {
-        b = rbuf_str(r, &b_len);
-        d = rbuf_str(r, &c_len);
-    } else if (type == EV_HISTORY) {
-        before = rbuf_i64(r);
-        limit = rbuf_i64(r);
-    } else if (type != EV_LEAVE && type != EV_WHO) {
-        return false;
-    }
-    if (r->failed)
-        return false;
     if (ev->jwt && !c->authed) {
         send_noauth(ev, c, "authenticate first");
-        return true;
+        return;
     }
-    if (type == EV_MESSAGE)
-        on_message(ev, c, a, b, b_len, d);
-    else if (type == EV_LEAVE)
-        on_leave(ev, c, a);
-    else if (type == EV_WHO)
-        on_who(ev, c, a);
-    else
-        on_history(ev, c, a, before, limit);
-    return true;
+    switch (rec->type) {
+    case EV_ENTER: on_enter(ev, c, &q); break;
+    case EV_MESSAGE:
+        on_message(ev, c, rec->room, rec->text, rec->text_len, rec->id);
+        break;
+    case EV_LEAVE: on_leave(ev, c, rec->room); break;
+    case EV_WHO: on_who(ev, c, rec->room); break;
+    case EV_HISTORY:
+        on_history(ev, c, rec->room, rec->before, rec->limit);
+        break;
+    default: break;
+    }
+}
+
+/* A record queued for an earlier broker (this gateway had not registered
+ * with this one yet): the client hears `unavailable`, nothing is done. */
+static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec)
+{
+    switch (rec->type) {
+    case EV_AUTH:
+    case EV_ENTER:
+    case EV_MESSAGE:
+    case EV_LEAVE:
+    case EV_WHO:
+    case EV_HISTORY: {
+        bk_conn tmp = {.gw = gw, .id = rec->conn};
+        send_error(ev, &tmp, RC_UNAVAILABLE, "the broker restarted; nothing "
+                   "was stored", rec->id);
+        break;
+    }
+    default:
+        break; /* registering again after the restart covers the rest */
+    }
 }
 
 long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
@@ -708,6 +694,7 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
     size_t idlen;
     const char *gw_id = rbuf_str(&r, &idlen);
     uint64_t instance = rbuf_u64(&r);
+    uint64_t epoch = rbuf_u64(&r);
     if (r.failed || idlen == 0 || idlen >= 256) {
         LOG(LOG_WARN, "event=bad_envelope reason=\"bad gateway id\"");
         return 0;
@@ -717,20 +704,26 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
     if (link_gateway(ev->link, gw_id, instance, now_ms, &gw, &created) !=
         RC_OK)
         return 0;
+    bool current = epoch == link_epoch(ev->link);
     long n = 0;
+    wire_event_rec rec;
     while (r.left > 0) {
-        if (r.p[0] == EV_BYE) { /* the gateway stops: forget it now */
-            LOG(LOG_INFO, "event=gateway_stopped id=%s", gw->id);
-            events_gone(ev, gw);
-            link_drop(ev->link, gw);
-            return n + 1;
-        }
-        if (!handle_record(ev, gw, &r)) {
+        if (!wire_event_read(&r, &rec)) {
             LOG(LOG_WARN, "event=bad_envelope gateway=%s record=%ld", gw->id,
                 n);
             break;
         }
         n++;
+        if (rec.type == EV_BYE) { /* the gateway stops: forget it now */
+            LOG(LOG_INFO, "event=gateway_stopped id=%s", gw->id);
+            events_gone(ev, gw);
+            link_drop(ev->link, gw);
+            return n;
+        }
+        if (current)
+            run_record(ev, gw, &rec);
+        else
+            refuse_record(ev, gw, &rec);
     }
     return n;
 }

@@ -160,3 +160,48 @@ rc rbuf_header(rbuf *r, enum wire_kind *kind)
     *kind = (enum wire_kind)k;
     return RC_OK;
 }
+
+bool wire_event_read(rbuf *r, wire_event_rec *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->room = rec->uid = rec->name = rec->text = rec->id = "";
+    rec->since = rec->before = -1;
+    rec->type = rbuf_u8(r);
+    rec->conn = rbuf_u64(r);
+    switch (rec->type) {
+    case EV_OPEN:
+        rec->uid = rbuf_str(r, NULL);
+        break;
+    case EV_AUTH:
+        rec->text = rbuf_str(r, &rec->text_len);
+        rec->quiet = rbuf_u8(r) != 0;
+        break;
+    case EV_ENTER:
+    case EV_RESUME:
+        rec->room = rbuf_str(r, NULL);
+        rec->uid = rbuf_str(r, NULL);
+        rec->name = rbuf_str(r, NULL);
+        rec->since = rbuf_i64(r);
+        break;
+    case EV_MESSAGE:
+        rec->room = rbuf_str(r, NULL);
+        rec->text = rbuf_str(r, &rec->text_len);
+        rec->id = rbuf_str(r, NULL);
+        break;
+    case EV_LEAVE:
+    case EV_WHO:
+        rec->room = rbuf_str(r, NULL);
+        break;
+    case EV_HISTORY:
+        rec->room = rbuf_str(r, NULL);
+        rec->before = rbuf_i64(r);
+        rec->limit = rbuf_i64(r);
+        break;
+    case EV_CLOSE:
+    case EV_BYE:
+        break;
+    default:
+        return false;
+    }
+    return !r->failed;
+}

@@ -6,7 +6,9 @@
  *
  *   events  (gateway -> broker, PUSH/PULL on events_url):
  *       u8 'R', u8 WIRE_VERSION, u8 WIRE_EVENTS, str gateway_id,
- *       u64 gateway_instance, then records: u8 type, u64 conn, fields.
+ *       u64 gateway_instance, u64 broker_epoch (the broker incarnation the
+ *       gateway had registered with when it queued these records), then
+ *       records: u8 type, u64 conn, fields.
  *   poll    (gateway -> broker, REQ/REP on fanout_url):
  *       u8 'R', u8 WIRE_VERSION, u8 WIRE_POLL, str gateway_id,
  *       u64 gateway_instance, u64 broker_epoch, u64 acked
@@ -101,5 +103,25 @@ int64_t rbuf_i64(rbuf *r);
 const char *rbuf_str(rbuf *r, size_t *len);
 /* Reads the header; RC_PROTO unless it is 'R', WIRE_VERSION. */
 rc rbuf_header(rbuf *r, enum wire_kind *kind);
+
+/* One decoded events record. Strings point into the message (borrowed). */
+typedef struct wire_event_rec {
+    uint8_t type;        /* enum wire_event */
+    uint64_t conn;
+    const char *room;    /* ENTER RESUME MESSAGE LEAVE WHO HISTORY */
+    const char *uid;     /* OPEN ENTER RESUME */
+    const char *name;    /* ENTER RESUME */
+    const char *text;    /* MESSAGE: the text; AUTH: the token */
+    size_t text_len;
+    const char *id;      /* MESSAGE: client id, "" for none */
+    int64_t since;       /* ENTER RESUME: -1 none */
+    int64_t before;      /* HISTORY: -1 newest */
+    int64_t limit;       /* HISTORY */
+    bool quiet;          /* AUTH */
+} wire_event_rec;
+
+/* Reads one events record; false when it is malformed or of an unknown
+ * type (the rest of the message cannot be trusted then). */
+bool wire_event_read(rbuf *r, wire_event_rec *rec);
 
 #endif

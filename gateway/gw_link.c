@@ -26,13 +26,17 @@ static struct {
     nng_socket req;
     atomic_bool up;
     atomic_bool stop;
-    pthread_mutex_t lock; /* guards batch */
-    pthread_cond_t more;
+    pthread_mutex_t lock; /* guards batch and batch_epoch */
+    pthread_cond_t more;  /* the batch has records */
+    pthread_cond_t taken; /* the sender took the batch */
     wbuf batch;
+    uint64_t batch_epoch; /* the broker epoch its records were meant for */
     pthread_t sender, poller;
-    uint64_t epoch; /* poller thread only */
-    uint64_t acked;
-} L = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+    _Atomic uint64_t epoch; /* written by the poller thread only */
+    uint64_t acked;         /* poller thread only */
+} L = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .more = PTHREAD_COND_INITIALIZER,
+       .taken = PTHREAD_COND_INITIALIZER};
 
 bool gwlink_up(void)
 {
@@ -44,6 +48,13 @@ rc gwlink_send(const wbuf *records)
     if (!atomic_load(&L.up))
         return RC_UNAVAILABLE;
     pthread_mutex_lock(&L.lock);
+    /* A batch goes to one broker epoch: records queued before a broker
+     * restart must not reach the new broker as if they came after this
+     * gateway registered again (it refuses them with `unavailable`). */
+    uint64_t epoch = atomic_load(&L.epoch);
+    while (L.batch.len > 0 && L.batch_epoch != epoch && !atomic_load(&L.stop))
+        pthread_cond_wait(&L.taken, &L.lock);
+    L.batch_epoch = epoch;
     wbuf_bytes(&L.batch, records->data, records->len);
     bool failed = L.batch.failed;
     pthread_cond_signal(&L.more);
@@ -71,47 +82,31 @@ static void send_unavailable(uint64_t id, const char *cid)
 static void fail_batch(const char *data, size_t len)
 {
     rbuf r;
+    wire_event_rec rec;
     rbuf_init(&r, data, len);
-    while (r.left > 0 && !r.failed) {
-        uint8_t type = rbuf_u8(&r);
-        uint64_t id = rbuf_u64(&r);
-        const char *cid = NULL;
-        switch (type) {
-        case EV_OPEN: rbuf_str(&r, NULL); continue;
-        case EV_AUTH: rbuf_str(&r, NULL); rbuf_u8(&r); break;
+    while (r.left > 0 && wire_event_read(&r, &rec)) {
+        switch (rec.type) {
+        case EV_AUTH:
         case EV_ENTER:
-        case EV_RESUME:
-            for (int i = 0; i < 3; i++)
-                rbuf_str(&r, NULL);
-            rbuf_i64(&r);
-            if (type == EV_RESUME)
-                continue;
-            break;
         case EV_MESSAGE:
-            rbuf_str(&r, NULL);
-            rbuf_str(&r, NULL);
-            cid = rbuf_str(&r, NULL);
-            break;
         case EV_LEAVE:
-        case EV_WHO: rbuf_str(&r, NULL); break;
+        case EV_WHO:
         case EV_HISTORY:
-            rbuf_str(&r, NULL);
-            rbuf_i64(&r);
-            rbuf_i64(&r);
+            send_unavailable(rec.conn, rec.id);
             break;
-        default: continue; /* EV_CLOSE, EV_BYE: nobody waits */
+        default:
+            break; /* nobody waits for an answer to these */
         }
-        if (!r.failed)
-            send_unavailable(id, cid);
     }
 }
 
-static bool send_batch(const wbuf *records)
+static bool send_batch(const wbuf *records, uint64_t epoch)
 {
     wbuf w = {0};
     wbuf_header(&w, WIRE_EVENTS);
     wbuf_cstr(&w, L.cfg->id);
     wbuf_u64(&w, L.instance);
+    wbuf_u64(&w, epoch);
     nng_msg *m = NULL;
     bool ok = !w.failed && nng_msg_alloc(&m, 0) == 0 &&
               nng_msg_append(m, w.data, w.len) == 0 &&
@@ -140,8 +135,10 @@ static void *sender_main(void *arg)
         out = L.batch;
         L.batch = t;
         wbuf_reset(&L.batch);
+        uint64_t epoch = L.batch_epoch;
+        pthread_cond_broadcast(&L.taken);
         pthread_mutex_unlock(&L.lock);
-        if (!send_batch(&out)) {
+        if (!send_batch(&out, epoch)) {
             LOG(LOG_WARN, "event=events_send_failed bytes=%zu", out.len);
             fail_batch(out.data, out.len);
         }
@@ -240,16 +237,17 @@ static void apply_reply(nng_msg *m)
     if (!was_up)
         LOG(LOG_INFO, "event=broker_up");
     if (kind == WIRE_RESET) {
-        L.epoch = epoch;
+        atomic_store(&L.epoch, epoch);
         L.acked = 0;
         resync("reset");
         return;
     }
     const char *again = NULL;
-    if (epoch != L.epoch) {
-        if (L.epoch != 0) /* a restarted broker knows nothing of ours */
-            again = "broker_restart";
-        L.epoch = epoch;
+    if (epoch != atomic_load(&L.epoch)) {
+        /* First contact, or a restarted broker that knows nothing of ours:
+         * register every connection (none at first contact, usually). */
+        again = "new_broker_epoch";
+        atomic_store(&L.epoch, epoch);
     } else if (first != L.acked + 1) {
         again = "gap"; /* never expected, but never silent */
     }
@@ -272,7 +270,7 @@ static void *poller_main(void *arg)
         wbuf_header(&w, WIRE_POLL);
         wbuf_cstr(&w, L.cfg->id);
         wbuf_u64(&w, L.instance);
-        wbuf_u64(&w, L.epoch);
+        wbuf_u64(&w, atomic_load(&L.epoch));
         wbuf_u64(&w, L.acked);
         int err = w.failed ? NNG_ENOMEM : nng_send(L.req, w.data, w.len, 0);
         wbuf_free(&w);
@@ -342,6 +340,7 @@ void gwlink_stop(void)
     atomic_store(&L.stop, true);
     pthread_mutex_lock(&L.lock);
     pthread_cond_signal(&L.more);
+    pthread_cond_broadcast(&L.taken);
     pthread_mutex_unlock(&L.lock);
     pthread_join(L.sender, NULL); /* sends what is queued, BYE last */
     nng_close(L.req);
