@@ -11,8 +11,11 @@
 
 #include "log.h"
 
-#define PULL_AIOS 4
-#define REP_AIOS 2
+/* One receive in flight per socket: with several, nng may complete them
+ * out of order, and a connection's events must be handled in the order it
+ * sent them. nng's own receive buffer keeps the socket busy meanwhile. */
+#define PULL_AIOS 1
+#define REP_AIOS 1
 #define KEEPALIVE_MS 500 /* an idle gateway hears from us this often */
 #define QUEUE_MAX_BYTES (WIRE_MAX_MSG / 2) /* behind this far: reset it */
 

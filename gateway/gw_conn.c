@@ -62,7 +62,7 @@ conn *conn_new(uint64_t id, struct mg_connection *mg, const config *cfg,
     frame_in_init(&c->fin, (size_t)cfg->max_frame_bytes);
     double per_s = (double)cfg->rate_per_s;
     rate_init(&c->bucket, per_s, now_ms);
-    rate_init(&c->abuse, per_s < 10 ? 10 : per_s, now_ms);
+    rate_init(&c->abuse, rate_abuse_burst(per_s), now_ms);
     return c;
 }
 
@@ -239,23 +239,33 @@ static void conn_wait_write(conn *c)
     }
 }
 
+static size_t conn_gather(conn *c, wbuf *buf, bool *close_after,
+                          unsigned *frames);
+
 void conn_close_now(conn *c, uint16_t code)
 {
+    wbuf buf = {0};
+    bool close_after, first;
+    unsigned frames;
     pthread_mutex_lock(&c->lock);
-    bool first = !c->closing;
+    first = !c->closing;
     c->closing = true;
-    conn_drop_queue(c);
     conn_wait_write(c);
+    /* What is queued (answers to the client's last events, an error that
+     * explains the close) goes out first, then the close frame. */
+    conn_gather(c, &buf, &close_after, &frames);
+    conn_drop_queue(c);
     pthread_mutex_unlock(&c->lock);
-    if (!first)
-        return;
-    outframe *f = close_frame(code, NULL);
-    if (f != NULL) {
+    outframe *f = first && !close_after ? close_frame(code, NULL) : NULL;
+    if (f != NULL)
+        wbuf_bytes(&buf, f->data, f->len);
+    if (buf.len > 0 && !buf.failed) {
         mg_lock_connection(c->mg);
-        mg_write(c->mg, f->data, f->len);
+        mg_write(c->mg, buf.data, buf.len);
         mg_unlock_connection(c->mg);
-        outframe_unref(f);
     }
+    outframe_unref(f);
+    wbuf_free(&buf);
 }
 
 void conn_gone(conn *c)

@@ -20,3 +20,13 @@ bool rate_take(rate *r, double per_s, double burst, int64_t now_ms)
     r->tokens -= 1.0;
     return true;
 }
+
+double rate_abuse_burst(double per_s)
+{
+    return per_s * 2 < 30 ? 30 : per_s * 2;
+}
+
+double rate_abuse_refill(double per_s)
+{
+    return per_s / 2;
+}

@@ -19,4 +19,10 @@ void rate_init(rate *r, double burst, int64_t now_ms);
  * there is one. */
 bool rate_take(rate *r, double per_s, double burst, int64_t now_ms);
 
+/* The abuse bucket: rate-limit errors a connection may collect before it
+ * is closed with 1008. A burst over the limit now and then is tolerated;
+ * flooding (errors faster than rate_abuse_refill) empties it. */
+double rate_abuse_burst(double per_s);  /* max(30, 2 x per_s) */
+double rate_abuse_refill(double per_s); /* per_s / 2 a second */
+
 #endif

@@ -364,8 +364,8 @@ static bool rate_ok(conn *c, int64_t now, bool *close)
         return true;
     atomic_fetch_add(&ws_rate_limited, 1);
     /* Sustained abuse: a second bucket of rate-limit errors runs dry. */
-    double burst = per_s < 10 ? 10 : per_s;
-    if (!rate_take(&c->abuse, burst / 10, burst, now)) {
+    if (!rate_take(&c->abuse, rate_abuse_refill(per_s),
+                   rate_abuse_burst(per_s), now)) {
         *close = true;
         return false;
     }

@@ -179,6 +179,7 @@ fanout() {
 idle() {
     sleep 1
     RSS_BEFORE=$(rss_kib "$2")
+    : >"$TMP/idle.out" # exists before the loop below reads it
     "$LG" idle --label "$3" --url "$1" --conns "$IDLE_CONNS" --hold 300 >"$TMP/idle.out" 2>"$TMP/idle.err" &
     lg=$!
     PIDS="$PIDS $lg"
