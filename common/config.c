@@ -80,7 +80,7 @@ static const config_key CONFIG_KEYS[] = {
         "stored messages kept per room; older ones are deleted"),
     INT(retention_days, CONFIG_BROKER, 0, 36500, "30",
         "stored messages older than this are deleted; 0 keeps them forever"),
-    INT(commit_batch, CONFIG_BROKER, 1, 100000, "1000",
+    INT(commit_batch, CONFIG_BROKER, 1, 100000, "500",
         "most messages stored per SQLite commit"),
     /* gateway */
     STR(listen, CONFIG_GATEWAY, 1, "8080",

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define WRITE_CHUNK (256 * 1024) /* most bytes a writer takes in one turn */
@@ -142,14 +143,26 @@ static void conn_overflow(conn *c)
         mg_disable_connection_keep_alive(c->mg); /* leaves the read loop */
 }
 
-static bool conn_push(conn *c, outframe *f, bool bounded)
+/* With c->lock held: whether c's queue is over its limits `times` over. */
+static bool conn_over(const conn *c, size_t more, unsigned times)
 {
     const config *cfg = W.cfg;
-    if (bounded && (c->qcount >= (unsigned)cfg->send_queue_frames ||
-                    c->qbytes + f->len > (size_t)cfg->send_queue_bytes)) {
-        atomic_fetch_add(&conn_queue_drops, 1);
-        conn_overflow(c);
-        return false;
+    return c->qcount >= (unsigned)cfg->send_queue_frames * times ||
+           c->qbytes + more > (size_t)cfg->send_queue_bytes * times;
+}
+
+static bool conn_push(conn *c, outframe *f, bool bounded)
+{
+    if (bounded && conn_over(c, f->len, 1)) {
+        int64_t now = clock_mono_ms();
+        if (c->over_since == 0)
+            c->over_since = now;
+        if (conn_over(c, f->len, 4) ||
+            now - c->over_since > W.cfg->write_timeout_ms) {
+            atomic_fetch_add(&conn_queue_drops, 1);
+            conn_overflow(c);
+            return false;
+        }
     }
     if (c->qcount == c->qcap) {
         unsigned cap = c->qcap ? c->qcap * 2 : 8;
@@ -314,6 +327,8 @@ static void writer_turn(conn *c, wbuf *buf)
         return;
     }
     conn_gather(c, buf, &close_after, &frames);
+    if (!conn_over(c, 0, 1))
+        c->over_since = 0; /* it keeps up */
     c->writing = true;
     struct mg_connection *mg = c->mg;
     pthread_mutex_unlock(&c->lock);

@@ -7,8 +7,11 @@
  * worker answering its own client's close). Fan-out enqueues a reference
  * to one shared, pre-framed buffer per recipient; a writer takes a
  * connection off the run queue, gathers its queued frames into one buffer
- * and writes them with one mg_write. A full queue (frames or bytes) means a
- * client that does not keep up: it is closed, and nobody else waits.
+ * and writes them with one mg_write. A queue over its limits (frames or
+ * bytes) for longer than write_timeout_ms, or over four times them, means a
+ * client that does not keep up: it is closed, and nobody else waits. The
+ * grace lets a reader that keeps up absorb a burst (one broker round can
+ * fan out up to commit_batch messages at once).
  *
  * Lifetime: a conn is reference-counted. The table (gw_index) holds one
  * reference from conn_new until conn_gone; the run queue holds one while
@@ -68,6 +71,7 @@ typedef struct conn {
     bool writing;   /* a writer is inside mg_write */
     bool closing;   /* a close is queued or done: take no more frames */
     bool gone;      /* the close handler ran; mg is invalid */
+    int64_t over_since; /* when the queue went over its limits, or 0 */
     /* guarded by the index lock (gw_index.c) */
     membership *rooms;
 } conn;

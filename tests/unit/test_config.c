@@ -66,7 +66,7 @@ TEST(defaults_match_design)
     CHECK_EQ_INT(c.gateway_timeout_ms, 3000);
     CHECK_EQ_INT(c.retention_messages, 100000);
     CHECK_EQ_INT(c.retention_days, 30);
-    CHECK_EQ_INT(c.commit_batch, 1000);
+    CHECK_EQ_INT(c.commit_batch, 500);
     CHECK_STR(c.listen, "8080");
     CHECK_STR(c.www, "www");
     CHECK_EQ_INT(c.heartbeat_ms, 25000);
