@@ -70,6 +70,7 @@ run: deps
 unit: $(UNIT_BINS)
 test: deps-test
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory -C tests/fuzz build
 	@sh tests/run.sh
 
 bench: deps-test

@@ -290,7 +290,12 @@ static rc load_line(config *cfg, unsigned owner, char *line, size_t len,
         return RC_OK;
     char *eq = strchr(text, '=');
     if (eq == NULL) {
-        fprintf(err, "%s: expected 'key = value', got '%s'\n", where, text);
+        /* Quote only the first word: the line may be a secret typed
+         * without its `=` ("jwt_secret s3cret"), and secrets never reach
+         * a log. */
+        int word = (int)strcspn(text, " \t");
+        fprintf(err, "%s: expected 'key = value', got '%.*s ...'\n", where,
+                word > 64 ? 64 : word, text);
         return RC_CONFIG;
     }
     *eq = '\0';

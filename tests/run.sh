@@ -12,7 +12,7 @@
 # status 0 only when M is 0 and N > 0.
 #
 # Environment: NODE (default node), TEST_CONCURRENCY (files run in parallel
-# by node --test; default: node's own choice), ONLY (unit|integration|browser:
+# by node --test; default: node's own choice), ONLY (unit|fuzz|integration|browser:
 # run one section).
 
 cd "$(dirname "$0")/.." || exit 2
@@ -65,6 +65,20 @@ if want unit; then
         echo "run.sh: no unit test binaries in build/san/tests/unit/ (run make unit)"
     fi
     add unit "$upass" "$ufail"
+fi
+
+# --- fuzz smoke: each libFuzzer target for a few seconds over its corpus ----
+if want fuzz; then
+    echo "=== fuzz smoke"
+    fpass=0; ffail=0
+    for t in frame json wire config jwt; do
+        if make -s --no-print-directory -C "$ROOT/tests/fuzz" "smoke-$t"; then
+            fpass=$((fpass + 1))
+        else
+            ffail=$((ffail + 1))
+        fi
+    done
+    add fuzz "$fpass" "$ffail"
 fi
 
 # --- 2 and 3. node --test sections --------------------------------------------

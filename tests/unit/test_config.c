@@ -477,7 +477,7 @@ TEST(load_file_errors_quote_file_and_line)
     load_fails(unknown, sizeof unknown - 1, "PATH:3: unknown key 'foo'\n");
     static const char no_eq[] = "listen = 9000\n\njust some words\n";
     load_fails(no_eq, sizeof no_eq - 1,
-               "PATH:3: expected 'key = value', got 'just some words'\n");
+               "PATH:3: expected 'key = value', got 'just ...'\n");
     static const char bad[] = "heartbeat_ms = 10\n";
     load_fails(bad, sizeof bad - 1,
                "PATH:1: bad value '10' for 'heartbeat_ms' "
