@@ -2,10 +2,19 @@
  *
  * Messages are keyed (room, seq) in a WITHOUT ROWID table so a room's range
  * is one index walk. rooms.last_seq keeps a room's seq counter alive when
- * retention deletes its newest messages. Statements are prepared once. */
+ * retention deletes its newest messages. Statements are prepared once.
+ *
+ * Checkpoints: SQLite's automatic WAL checkpoint runs inside a commit and
+ * syncs the database file, stalling the broker's round for milliseconds to
+ * tens of them. So it is off, and a checkpointer thread with its own
+ * connection runs passive checkpoints beside the writer; with
+ * synchronous=NORMAL the broker's commits then never wait for a disk sync.
+ * A crash of the process still loses no committed transaction (the WAL is
+ * written before COMMIT returns); `full_sync` also survives power loss. */
 #include "bk_store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -65,11 +74,77 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, last_seq "
     "INTEGER NOT NULL) WITHOUT ROWID;";
 
+#define CHECKPOINT_EVERY_MS 200
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
     bool in_txn;
+    /* the checkpointer thread */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    bool ckpt_running;
+    pthread_mutex_t ckpt_lock; /* guards ckpt_stop */
+    pthread_cond_t ckpt_wake;
+    bool ckpt_stop;
 };
+
+static void *checkpointer(void *arg)
+{
+    store *s = arg;
+    pthread_mutex_lock(&s->ckpt_lock);
+    while (!s->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->ckpt_wake, &s->ckpt_lock, &ts);
+        if (s->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&s->ckpt_lock);
+        int log = 0, done = 0;
+        if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL,
+                                      SQLITE_CHECKPOINT_PASSIVE, &log,
+                                      &done) != SQLITE_OK)
+            LOG(LOG_WARN, "event=checkpoint_failed error=\"%s\"",
+                sqlite3_errmsg(s->ckpt_db));
+        pthread_mutex_lock(&s->ckpt_lock);
+    }
+    pthread_mutex_unlock(&s->ckpt_lock);
+    return NULL;
+}
+
+static rc store_start_checkpointer(store *s, const char *path)
+{
+    if (sqlite3_open(path, &s->ckpt_db) != SQLITE_OK)
+        return RC_DB;
+    sqlite3_busy_timeout(s->ckpt_db, 5000);
+    pthread_mutex_init(&s->ckpt_lock, NULL);
+    pthread_cond_init(&s->ckpt_wake, NULL);
+    if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0)
+        return RC_INTERNAL;
+    s->ckpt_running = true;
+    return RC_OK;
+}
+
+static void store_stop_checkpointer(store *s)
+{
+    if (s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->ckpt_lock);
+        pthread_join(s->ckpt_thread, NULL);
+        pthread_mutex_destroy(&s->ckpt_lock);
+        pthread_cond_destroy(&s->ckpt_wake);
+        s->ckpt_running = false;
+    }
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+}
 
 static rc store_fail(store *s, const char *what)
 {
@@ -111,7 +186,9 @@ rc store_open(const char *path, bool full_sync, store **out)
     sqlite3_busy_timeout(s->db, 5000);
     const char *pragmas = full_sync
         ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+          "PRAGMA wal_autocheckpoint=0;"
+        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+          "PRAGMA wal_autocheckpoint=0;";
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
@@ -119,6 +196,8 @@ rc store_open(const char *path, bool full_sync, store **out)
         if (sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &s->st[i], NULL) != SQLITE_OK)
             goto fail;
+    if (store_start_checkpointer(s, path) != RC_OK)
+        goto fail;
     *out = s;
     return RC_OK;
 fail:
@@ -132,6 +211,7 @@ void store_close(store *s)
 {
     if (s == NULL)
         return;
+    store_stop_checkpointer(s);
     if (s->in_txn)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < ST__COUNT; i++)

@@ -282,7 +282,7 @@ static void *poller_main(void *arg)
             nng_msg_free(m);
             continue;
         }
-        if (atomic_exchange(&L.up, false))
+        if (atomic_exchange(&L.up, false) && !atomic_load(&L.stop))
             LOG(LOG_WARN, "event=broker_down error=\"%s\"", nng_strerror(err));
         if (err != NNG_ECLOSED) {
             struct timespec ts = {0, 100 * 1000000L};
