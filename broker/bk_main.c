@@ -85,7 +85,7 @@ int main(int argc, char **argv)
     events *ev = NULL;
     bk_link *l = NULL;
     int status = 1;
-    if (rm == NULL || store_open(cfg.db, false, &st) != RC_OK)
+    if (rm == NULL || store_open(cfg.db, strcmp(cfg.db_sync, "full") == 0, &st) != RC_OK)
         goto done;
     retention(&cfg, st);
     if (events_new(&cfg, st, rm, &ev) != RC_OK ||

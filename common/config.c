@@ -72,6 +72,9 @@ static const config_key CONFIG_KEYS[] = {
     /* broker */
     STR(db, CONFIG_BROKER, 1, "var/roomcast.db",
         "SQLite file; its directory is created"),
+    ENUM(db_sync, CONFIG_BROKER, "normal|full", "normal",
+         "normal: commits survive a crash of the process; full: also a "
+         "power cut (a disk sync per commit, slower)"),
     INT(offline_max, CONFIG_BROKER, 0, 100000, "1000",
         "most stored messages replayed on enter"),
     INT(gateway_timeout_ms, CONFIG_BROKER, 1, MS_MAX, "3000",

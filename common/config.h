@@ -34,6 +34,7 @@ typedef struct config {
     char log_level[CONFIG_STR_MAX];  /* debug, info, warn, error */
     /* broker */
     char db[CONFIG_STR_MAX];     /* SQLite file; its directory is created */
+    char db_sync[CONFIG_STR_MAX]; /* "normal" or "full" (SQLite synchronous) */
     long offline_max;            /* most messages replayed on enter */
     long gateway_timeout_ms;     /* silent gateway -> its connections out */
     long retention_messages;     /* stored messages kept per room */
