@@ -1,13 +1,20 @@
 /* gw_conn.c -- see gw_conn.h. */
 #include "gw_conn.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "clock.h"
 #include "log.h"
 
 #define WRITE_CHUNK (256 * 1024) /* most bytes a writer takes in one turn */
+/* A connection still open this long after its close began (its worker is
+ * stuck reading a frame that never completes) has its socket shut down. */
+#define STUCK_CLOSE_MS 3000
 
 atomic_ullong conn_frames_out;
 atomic_ullong conn_slow_closes;
@@ -96,6 +103,14 @@ void conn_unref(conn *c)
     free(c);
 }
 
+/* With c->lock held: from now on c takes no more frames. */
+static void conn_mark_closing(conn *c)
+{
+    if (!c->closing)
+        c->closing_ms = clock_mono_ms();
+    c->closing = true;
+}
+
 /* With W.lock held. */
 static bool runq_push(conn *c)
 {
@@ -135,7 +150,7 @@ static void conn_schedule(conn *c)
 static void conn_overflow(conn *c)
 {
     conn_drop_queue(c);
-    c->closing = true;
+    conn_mark_closing(c);
     atomic_fetch_add(&conn_slow_closes, 1);
     LOG(LOG_INFO, "event=slow_consumer conn=%llu ip=%s action=close",
         (unsigned long long)c->id, c->ip);
@@ -227,7 +242,7 @@ void conn_close(conn *c, uint16_t code, const char *reason)
     if (!c->closing && !c->gone) {
         if (f == NULL || !conn_push(c, f, false))
             conn_overflow(c);
-        c->closing = true;
+        conn_mark_closing(c);
     }
     pthread_mutex_unlock(&c->lock);
     outframe_unref(f);
@@ -262,7 +277,7 @@ void conn_close_now(conn *c, uint16_t code)
     unsigned frames;
     pthread_mutex_lock(&c->lock);
     first = !c->closing;
-    c->closing = true;
+    conn_mark_closing(c);
     conn_wait_write(c);
     /* What is queued (answers to the client's last events, an error that
      * explains the close) goes out first, then the close frame. */
@@ -284,7 +299,7 @@ void conn_close_now(conn *c, uint16_t code)
 void conn_gone(conn *c)
 {
     pthread_mutex_lock(&c->lock);
-    c->closing = true;
+    conn_mark_closing(c);
     conn_wait_write(c);
     conn_drop_queue(c);
     c->gone = true;
@@ -351,7 +366,7 @@ static void writer_turn(conn *c, wbuf *buf)
             atomic_fetch_add(&conn_slow_closes, 1);
         }
         conn_drop_queue(c);
-        c->closing = true;
+        conn_mark_closing(c);
         mg_disable_connection_keep_alive(mg);
     } else {
         atomic_fetch_add(&conn_frames_out, frames);
@@ -414,4 +429,48 @@ void conns_stop(void)
     free(W.threads);
     free(W.runq);
     W.runq = NULL;
+}
+
+/* Finds the socket whose peer is c's and shuts it down. civetweb exposes no
+ * descriptor, so /proc/self/fd is searched (rare: only for stuck closes). */
+static void conn_shutdown_socket(conn *c)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+        char host[64];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) ||
+            getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+            getnameinfo((struct sockaddr *)&sa, len, host, sizeof host, NULL,
+                        0, NI_NUMERICHOST) != 0)
+            continue;
+        int port = sa.ss_family == AF_INET
+                       ? ntohs(((struct sockaddr_in *)&sa)->sin_port)
+                       : ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        if (port == c->peer_port && strcmp(host, c->peer) == 0) {
+            shutdown(fd, SHUT_RDWR); /* civetweb still owns and closes it */
+            break;
+        }
+    }
+    closedir(d);
+}
+
+void conn_check_stuck(conn *c, int64_t now_ms)
+{
+    pthread_mutex_lock(&c->lock);
+    bool stuck = c->closing && !c->gone && !c->forced &&
+                 now_ms - c->closing_ms > STUCK_CLOSE_MS + W.cfg->write_timeout_ms;
+    if (stuck)
+        c->forced = true;
+    pthread_mutex_unlock(&c->lock);
+    if (!stuck)
+        return;
+    LOG(LOG_INFO, "event=stuck_close conn=%llu ip=%s action=shutdown",
+        (unsigned long long)c->id, c->ip);
+    conn_shutdown_socket(c);
 }

@@ -51,7 +51,9 @@ typedef struct membership membership; /* gw_index.c */
 typedef struct conn {
     uint64_t id;
     struct mg_connection *mg; /* valid until conn_gone */
-    char ip[64];              /* the client's address */
+    char ip[64];              /* the client's address (X-Forwarded-For) */
+    char peer[64];            /* the TCP peer's address and port */
+    int peer_port;
     char uid[UID_MAX + 1];    /* server-given uid (auth none) */
     char *token;              /* jwt: kept to register again; owned */
     int64_t opened_ms;
@@ -72,6 +74,8 @@ typedef struct conn {
     bool closing;   /* a close is queued or done: take no more frames */
     bool gone;      /* the close handler ran; mg is invalid */
     int64_t over_since; /* when the queue went over its limits, or 0 */
+    int64_t closing_ms; /* when closing began */
+    bool forced;        /* its socket was shut down (conn_check_stuck) */
     /* guarded by the index lock (gw_index.c) */
     membership *rooms;
 } conn;
@@ -102,6 +106,12 @@ void conn_close_now(conn *c, uint16_t code);
 /* From the close handler: waits for a write in progress, drops the queue,
  * marks c gone. Does not drop the table's reference. */
 void conn_gone(conn *c);
+
+/* civetweb's reader does not notice a close while it waits for the rest of
+ * a frame (LIBS.md: a slow or lying payload holds the worker). A conn whose
+ * close began long ago but which is still open has its socket shut down,
+ * which ends the read. Housekeeping thread. */
+void conn_check_stuck(conn *c, int64_t now_ms);
 
 /* Counters for /metrics. */
 extern atomic_ullong conn_frames_out;

@@ -507,6 +507,9 @@ static void ws_ready(struct mg_connection *mg, void *cbdata)
         return;
     }
     snprintf(c->ip, sizeof c->ip, "%s", pending_ip);
+    const struct mg_request_info *ri = mg_get_request_info(mg);
+    snprintf(c->peer, sizeof c->peer, "%s", ri->remote_addr);
+    c->peer_port = ri->remote_port;
     new_uid(c->uid, sizeof c->uid);
     atomic_fetch_add(&S.open, 1);
     ip_count(c->ip, 1);
@@ -625,6 +628,12 @@ static void check_conn(void *arg, conn *c)
 {
     int64_t now = *(int64_t *)arg;
     const config *cfg = S.cfg;
+    conn_check_stuck(c, now);
+    pthread_mutex_lock(&c->lock);
+    bool closing = c->closing;
+    pthread_mutex_unlock(&c->lock);
+    if (closing)
+        return;
     if (now - atomic_load(&c->last_rx_ms) > 2 * cfg->heartbeat_ms) {
         atomic_fetch_add(&ws_heartbeat_timeouts, 1);
         conn_close(c, 4000, "heartbeat timeout");
