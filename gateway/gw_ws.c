@@ -375,17 +375,18 @@ static bool rate_ok(conn *c, int64_t now, bool *close)
 
 /* --- civetweb callbacks ------------------------------------------------ */
 
-static bool ip_trusted(const char *ip)
+/* Whether `word` is an item of a comma- (or space-) separated list, as
+ * trusted_proxies and allowed_origins are written. */
+static bool list_has(const char *list, const char *word)
 {
-    const char *list = S.cfg->trusted_proxies;
-    size_t n = strlen(ip);
+    size_t n = strlen(word);
     for (const char *p = list; *p;) {
         while (*p == ' ' || *p == ',')
             p++;
         const char *e = p;
         while (*e && *e != ',' && *e != ' ')
             e++;
-        if ((size_t)(e - p) == n && memcmp(p, ip, n) == 0)
+        if ((size_t)(e - p) == n && memcmp(p, word, n) == 0)
             return true;
         p = e;
     }
@@ -399,7 +400,7 @@ static void client_ip(struct mg_connection *mg, char *out, size_t cap)
     const struct mg_request_info *ri = mg_get_request_info(mg);
     snprintf(out, cap, "%s", ri->remote_addr);
     const char *xff = mg_get_header(mg, "X-Forwarded-For");
-    if (xff == NULL || !ip_trusted(ri->remote_addr))
+    if (xff == NULL || !list_has(S.cfg->trusted_proxies, ri->remote_addr))
         return;
     const char *last = strrchr(xff, ',');
     last = last ? last + 1 : xff;
@@ -418,20 +419,7 @@ static bool origin_allowed(struct mg_connection *mg)
     if (list[0] == 0)
         return true;
     const char *origin = mg_get_header(mg, "Origin");
-    if (origin == NULL)
-        return false;
-    size_t n = strlen(origin);
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',' && *e != ' ')
-            e++;
-        if ((size_t)(e - p) == n && memcmp(p, origin, n) == 0)
-            return true;
-        p = e;
-    }
-    return false;
+    return origin != NULL && list_has(list, origin);
 }
 
 static long ip_count(const char *ip, long delta)
