@@ -369,6 +369,7 @@ static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
     wbuf_u64(&w, l->epoch);
     wbuf_u64(&w, gw->base + 1);
     wbuf_u64(&w, kind == WIRE_FANOUT ? gw->next : gw->base);
+    wbuf_u64(&w, l->ngateways);
     nng_msg *rep = NULL;
     if (w.failed || nng_msg_alloc(&rep, 0) != 0 ||
         nng_msg_header_append(rep, nng_msg_header(req),

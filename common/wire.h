@@ -14,7 +14,8 @@
  *       u64 gateway_instance, u64 broker_epoch, u64 acked
  *   fanout  (broker -> gateway, the reply to a poll):
  *       u8 'R', u8 WIRE_VERSION, u8 WIRE_FANOUT, u64 broker_epoch,
- *       u64 first, u64 last, then records (stream positions first..last;
+ *       u64 first, u64 last, u64 gateways (attached to the broker, for
+ *       metrics), then records (stream positions first..last;
  *       first > last when empty); or u8 WIRE_RESET: the broker has lost
  *       this gateway's stream and the gateway must register again.
  *

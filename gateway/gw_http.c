@@ -46,6 +46,9 @@ static int metrics(struct mg_connection *mg, void *cbdata)
            "Rooms with a connection on this gateway.", index_rooms());
     metric(buf, cap, &n, "roomcast_broker_up", "gauge",
            "1 while the broker answers.", gwlink_up());
+    metric(buf, cap, &n, "roomcast_gateways_attached", "gauge",
+           "Gateways attached to the broker (its last answer).",
+           gwlink_gateways);
     metric(buf, cap, &n, "roomcast_frames_in_total", "counter",
            "WebSocket frames received.", ws_frames_in);
     metric(buf, cap, &n, "roomcast_frames_out_total", "counter",

@@ -18,6 +18,7 @@
 #define BATCH_MAX (4u << 20)
 
 atomic_ullong gwlink_resyncs;
+atomic_ullong gwlink_gateways;
 
 static struct {
     const config *cfg;
@@ -231,6 +232,7 @@ static void apply_reply(nng_msg *m)
     uint64_t epoch = rbuf_u64(&r);
     uint64_t first = rbuf_u64(&r);
     uint64_t last = rbuf_u64(&r);
+    atomic_store(&gwlink_gateways, rbuf_u64(&r));
     if (r.failed)
         goto bad;
     bool was_up = atomic_exchange(&L.up, true);

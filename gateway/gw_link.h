@@ -37,5 +37,6 @@ rc gwlink_send(const wbuf *records);
 
 /* Counters for /metrics. */
 extern atomic_ullong gwlink_resyncs;
+extern atomic_ullong gwlink_gateways; /* attached to the broker, as it said */
 
 #endif

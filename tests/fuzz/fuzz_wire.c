@@ -215,7 +215,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case WIRE_EVENTS: {
         size_t idlen;
         str(&d, &idlen);
-        u64(&d);
+        u64(&d); /* gateway instance */
+        u64(&d); /* broker epoch */
         if (d.r.failed || idlen == 0 || idlen >= 256)
             break;
         while (d.r.left > 0) {
@@ -234,9 +235,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case WIRE_FANOUT:
     case WIRE_RESET:
-        u64(&d);
-        u64(&d);
-        u64(&d);
+        u64(&d); /* epoch */
+        u64(&d); /* first */
+        u64(&d); /* last */
+        u64(&d); /* gateways */
         if (d.r.failed || kind == WIRE_RESET)
             break;
         while (d.r.left > 0)
