@@ -38,7 +38,7 @@ static void metric(char *buf, size_t cap, size_t *len, const char *name,
 static int metrics(struct mg_connection *mg, void *cbdata)
 {
     (void)cbdata;
-    char buf[4096];
+    char buf[8192];
     size_t n = 0, cap = sizeof buf;
     metric(buf, cap, &n, "roomcast_connections", "gauge",
            "Open WebSocket connections.", index_count());

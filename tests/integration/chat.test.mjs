@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startBroker, startGateway, connect, stop, expectFields, unexpected,
+  getMetrics, metric, waitFor,
 } from './harness.mjs';
+
+/** Waits until gw's /metrics reports n gateways attached to the broker. */
+async function gatewaysAttached(gw, n) {
+  await waitFor(async () => metric((await getMetrics(gw)).metrics, 'roomcast_gateways_attached') === n,
+    { timeoutMs: 8000, what: `roomcast_gateways_attached == ${n}` });
+}
 
 const ROOM = 'lobby';
 
@@ -180,6 +187,7 @@ test('a gateway attached at run time; a gateway stopped with SIGTERM takes its m
   await allGet([alice, bob], 'before C', { seq: 1 });
 
   const gwC = await startGateway(broker);
+  await gatewaysAttached(gwA, 3);
   const carol = await connect(gwC, { label: 'carol@C' });
   expectFields(await carol.enter(ROOM, 'Carol', { uid: 'carol' }), { num: 3, total: 3, seq: 1 }, 'carol own enter');
   for (const c of [alice, bob]) {
@@ -209,6 +217,7 @@ test('a gateway attached at run time; a gateway stopped with SIGTERM takes its m
     expectFields(outs[0], { room: ROOM, num: 3, total: 4 }, `${c.label}: first out`);
     expectFields(outs[1], { room: ROOM, num: 2, total: 4 }, `${c.label}: second out`);
   }
+  await gatewaysAttached(gwA, 2);
   const w2 = await who(alice);
   expectFields(w2.carol, { online: false }, 'who: carol offline');
   expectFields(w2.dave, { online: false }, 'who: dave offline');
