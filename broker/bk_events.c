@@ -231,6 +231,7 @@ static void go_offline(events *ev, presence *p)
     if (db_begin(ev, NULL, NULL))
         store_member_put(ev->st, rm->name, m->uid, m->name, m->last_seen);
     to_room(rm, 0, 0, render_presence(ev, "out", rm, m, false, false));
+    rooms_evict(ev->rooms, rm); /* memory holds only rooms in use */
 }
 
 static void conn_close(events *ev, bk_conn *c)
@@ -504,6 +505,7 @@ static void on_leave(events *ev, bk_conn *c, const char *room_name)
     }
     store_member_del(ev->st, rm->name, m->uid);
     room_member_del(rm, m);
+    rooms_evict(ev->rooms, rm);
 }
 
 static void on_who(events *ev, bk_conn *c, const char *room_name)

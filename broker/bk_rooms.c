@@ -59,6 +59,15 @@ room *rooms_find(rooms *r, const char *name)
     return map_get(r->rooms, name, strlen(name));
 }
 
+bool rooms_evict(rooms *r, room *rm)
+{
+    if (rm->ngws > 0)
+        return false;
+    map_del(r->rooms, rm->name, strlen(rm->name));
+    room_free(rm);
+    return true;
+}
+
 rc rooms_add(rooms *r, const char *name, room **out)
 {
     room *rm = calloc(1, sizeof *rm);

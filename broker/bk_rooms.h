@@ -69,6 +69,10 @@ rooms *rooms_new(void); /* NULL without memory */
 void rooms_free(rooms *r); /* NULL ok; frees everything */
 
 room *rooms_find(rooms *r, const char *name);
+/* Frees rm when no connection is present in it: storage has everything
+ * (its seq and members), and it is loaded again on its next use. Returns
+ * true when it was freed (rm is then invalid). */
+bool rooms_evict(rooms *r, room *rm);
 /* Adds an empty room (the caller fills last_seq and members). */
 rc rooms_add(rooms *r, const char *name, room **out);
 size_t rooms_count(rooms *r);

@@ -459,4 +459,20 @@ TEST(free_with_everything_in_place)
     rooms_free(r);
 }
 
+TEST(evict_only_rooms_without_presence)
+{
+    rooms *r = rooms_new();
+    room *rm = add_room(r, "lobby");
+    member *m = add_member(rm, "alice");
+    bk_conn *c = add_conn(r, GW_A, 1);
+    CHECK_EQ_INT(enter(c, rm, m), 1);
+    CHECK(!rooms_evict(r, rm)); /* someone is present: it stays */
+    CHECK(rooms_find(r, "lobby") == rm);
+    CHECK(presence_del(conn_presence(c, rm)));
+    CHECK(rooms_evict(r, rm)); /* members stay in storage, not memory */
+    CHECK(rooms_find(r, "lobby") == NULL);
+    CHECK_EQ_INT(rooms_count(r), 0);
+    rooms_free(r);
+}
+
 RUN_TESTS(rooms)
