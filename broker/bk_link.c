@@ -16,6 +16,7 @@
  * sent them. nng's own receive buffer keeps the socket busy meanwhile. */
 #define PULL_AIOS 1
 #define REP_AIOS 1
+#define EVENTS_QUEUE_MAX 4096 /* events messages taken in, not handled yet */
 #define KEEPALIVE_MS 500 /* an idle gateway hears from us this often */
 #define QUEUE_MAX_BYTES (WIRE_MAX_MSG / 2) /* behind this far: reset it */
 
@@ -34,11 +35,11 @@ struct bk_link {
     nng_socket pull;
     nng_socket rep;
     aio_ctx aios[PULL_AIOS + REP_AIOS]; /* each re-arms itself */
-    pthread_mutex_t lock; /* guards the two queues and `closing` */
+    pthread_mutex_t lock; /* guards the two queues and `pull_paused` */
     pthread_cond_t wake;
     msgq events;
     msgq polls;
-    bool closing;
+    bool pull_paused; /* events queue full: no receive is armed */
     uint64_t epoch;
     gateway *gateways;
     size_t ngateways;
@@ -88,10 +89,17 @@ static void link_arrived(bk_link *l, nng_aio *aio, nng_socket sock, msgq *q)
     int err = nng_aio_result(aio);
     if (err == NNG_ECLOSED || err == NNG_ECANCELED)
         return;
+    bool rearm = true;
     if (err == 0) {
         nng_msg *m = nng_aio_get_msg(aio);
         pthread_mutex_lock(&l->lock);
         bool ok = msgq_push(q, m);
+        if (q == &l->events && q->count >= EVENTS_QUEUE_MAX) {
+            /* The broker is behind: stop taking events, so nng's buffers
+             * fill and the gateways feel it, rather than memory here. */
+            l->pull_paused = true;
+            rearm = false;
+        }
         pthread_cond_signal(&l->wake);
         pthread_mutex_unlock(&l->lock);
         if (!ok) {
@@ -99,7 +107,8 @@ static void link_arrived(bk_link *l, nng_aio *aio, nng_socket sock, msgq *q)
             nng_msg_free(m);
         }
     }
-    nng_recv_aio(sock, aio);
+    if (rearm)
+        nng_recv_aio(sock, aio);
 }
 
 static void aio_cb(void *arg)
@@ -229,7 +238,12 @@ nng_msg *link_take_event(bk_link *l)
 {
     pthread_mutex_lock(&l->lock);
     nng_msg *m = msgq_pop(&l->events);
+    bool resume = l->pull_paused && l->events.count < EVENTS_QUEUE_MAX / 2;
+    if (resume)
+        l->pull_paused = false;
     pthread_mutex_unlock(&l->lock);
+    if (resume)
+        nng_recv_aio(l->pull, l->aios[0].aio);
     return m;
 }
 
