@@ -55,6 +55,12 @@ rc gwlink_send(const wbuf *records)
     uint64_t epoch = atomic_load(&L.epoch);
     while (L.batch.len > 0 && L.batch_epoch != epoch && !atomic_load(&L.stop))
         pthread_cond_wait(&L.taken, &L.lock);
+    if (L.batch.len > BATCH_MAX) {
+        /* The broker is not keeping up (its queue is full and nng's too):
+         * refuse, rather than hold ever more here. */
+        pthread_mutex_unlock(&L.lock);
+        return RC_UNAVAILABLE;
+    }
     L.batch_epoch = epoch;
     wbuf_bytes(&L.batch, records->data, records->len);
     bool failed = L.batch.failed;
