@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { BIN, startBroker, startGateway, connect, runCli, expectFields, within, sleep } from './harness.mjs';
+import { BIN, startBroker, startGateway, connect, runCli, expectFields, within, sleep, restartBroker, waitFor } from './harness.mjs';
 import { rawOpen, OP } from './rawws.mjs';
 
 const SECRET = 'integration-test-secret-0123456789abcdef';
@@ -307,4 +307,31 @@ test('raw client: WebSocket ping before auth gets a pong; auth over fragments', 
   r.sendFragments([text.slice(0, 20), text.slice(20, 100), text.slice(100)]);
   expectFields(await r.next(NOT_PING), { event: 'auth', uid: 'hank', name: 'Hank' }, 'auth sent in 3 fragments');
   await served(gw, 'raw auth');
+});
+
+test('a broker restart: authenticated connections stay authenticated and in their rooms (the gateway registers them again with their tokens)', { timeout: 60000 }, async () => {
+  const { broker, gw } = await setup();
+  const alice = await connect(gw, { label: 'alice' });
+  const bob = await connect(gw, { label: 'bob' });
+  alice.send({ event: 'auth', token: await mint('alice', { name: 'Alice' }) });
+  bob.send({ event: 'auth', token: await mint('bob', { name: 'Bob' }) });
+  await alice.next('auth');
+  await bob.next('auth');
+  await alice.enter('lobby', 'x', { uid: 'alice' });
+  await bob.enter('lobby', 'x', { uid: 'bob' });
+  await restartBroker(broker);
+  // Until the gateway has registered again, a message may be refused with
+  // `unavailable`; after that it is stored and both see it. No second
+  // `auth` reaches the clients: registering again is quiet.
+  await waitFor(async () => {
+    alice.send({ event: 'message', room: 'lobby', message: 'after restart', id: `r-${Date.now()}` });
+    const f = await alice.next((x) => x.event === 'message' || x.event === 'error', 3000).catch(() => null);
+    return f && f.event === 'message' ? f : null;
+  }, { timeoutMs: 15000, what: 'a message stored after the broker restart' });
+  expectFields(await bob.next({ event: 'message', message: 'after restart' }), { uid: 'alice', name: 'Alice' }, 'bob gets it');
+  bob.send({ event: 'who', room: 'lobby' });
+  const w = await bob.next('who');
+  const online = Object.fromEntries(w.members.map((m) => [m.uid, m.online]));
+  assert.deepEqual(online, { alice: true, bob: true }, `who after the restart: ${JSON.stringify(w)}`);
+  assert.deepEqual(alice.pending((f) => f.event === 'auth' || f.event === 'noauth'), [], 'no auth/noauth after the restart');
 });
