@@ -22,7 +22,7 @@ while [ $i -lt 50 ] && ! curl -fs "${url}healthz" >/dev/null 2>&1; do
     sleep 0.1; i=$((i + 1))
 done
 echo
-echo "roomcast is running: open $url in a browser (WebSocket: ${url%/}/ws)."
+echo "roomcast is running: open $url in a browser (WebSocket: ws://${url#http://}ws)."
 echo "Ctrl-C stops both processes."
 echo
 # Either process ending ends the session.
