@@ -160,6 +160,8 @@ static void *sender_main(void *arg)
 /* Registers every connection and room again with the broker. */
 static void resync(const char *why)
 {
+    if (index_count() == 0)
+        return; /* nothing to register (a gateway's first contact) */
     atomic_fetch_add(&gwlink_resyncs, 1);
     LOG(LOG_INFO, "event=register_again reason=%s conns=%zu", why,
         index_count());
