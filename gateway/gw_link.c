@@ -44,7 +44,9 @@ bool gwlink_up(void)
     return atomic_load(&L.up);
 }
 
-rc gwlink_send(const wbuf *records)
+/* Queues records for the sender thread. `bounded`: refuse (unavailable)
+ * when the unsent batch is already large; registering again is not. */
+static rc link_queue(const wbuf *records, bool bounded)
 {
     if (!atomic_load(&L.up))
         return RC_UNAVAILABLE;
@@ -55,7 +57,7 @@ rc gwlink_send(const wbuf *records)
     uint64_t epoch = atomic_load(&L.epoch);
     while (L.batch.len > 0 && L.batch_epoch != epoch && !atomic_load(&L.stop))
         pthread_cond_wait(&L.taken, &L.lock);
-    if (L.batch.len > BATCH_MAX) {
+    if (bounded && L.batch.len > BATCH_MAX) {
         /* The broker is not keeping up (its queue is full and nng's too):
          * refuse, rather than hold ever more here. */
         pthread_mutex_unlock(&L.lock);
@@ -67,6 +69,11 @@ rc gwlink_send(const wbuf *records)
     pthread_cond_signal(&L.more);
     pthread_mutex_unlock(&L.lock);
     return failed ? RC_NOMEM : RC_OK;
+}
+
+rc gwlink_send(const wbuf *records)
+{
+    return link_queue(records, true);
 }
 
 static void send_unavailable(uint64_t id, const char *cid)
@@ -170,7 +177,7 @@ static void resync(const char *why)
     if (w.failed)
         LOG(LOG_ERROR, "event=register_failed reason=\"out of memory\"");
     else if (w.len > 0)
-        gwlink_send(&w);
+        link_queue(&w, false);
     wbuf_free(&w);
 }
 
