@@ -306,16 +306,6 @@ gateway *link_expired(bk_link *l, int64_t now, int64_t timeout_ms)
     return NULL;
 }
 
-size_t link_gateway_count(const bk_link *l)
-{
-    return l->ngateways;
-}
-
-gateway *link_next_gateway(bk_link *l, gateway *prev)
-{
-    return prev ? prev->next_gw : l->gateways;
-}
-
 void link_out_room(gateway *gw, const char *room, uint64_t except,
                    uint64_t seq, const char *payload, size_t len)
 {
@@ -481,9 +471,8 @@ bad:
     nng_msg_free(req);
 }
 
-void link_publish(bk_link *l, int64_t now)
+void link_publish(bk_link *l)
 {
-    (void)now;
     for (gateway *gw = l->gateways; gw != NULL;) {
         gateway *next = gw->next_gw;
         if (gw->staged_n > 0) {

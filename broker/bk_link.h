@@ -73,9 +73,6 @@ rc link_gateway(bk_link *l, const char *id, uint64_t instance, int64_t now,
 void link_drop(bk_link *l, gateway *gw);
 /* A gateway silent for longer than timeout_ms, or NULL. */
 gateway *link_expired(bk_link *l, int64_t now, int64_t timeout_ms);
-size_t link_gateway_count(const bk_link *l);
-/* Iteration over gateways: start with NULL. */
-gateway *link_next_gateway(bk_link *l, gateway *prev);
 
 /* Stage records for gw (visible at link_publish). Payloads are copied. */
 void link_out_room(gateway *gw, const char *room, uint64_t except,
@@ -89,7 +86,7 @@ void link_out_authed(gateway *gw, uint64_t conn);
 void link_out_close(gateway *gw, uint64_t conn, uint64_t code);
 
 /* Makes staged records visible and answers parked polls. */
-void link_publish(bk_link *l, int64_t now);
+void link_publish(bk_link *l);
 /* Takes the polls that arrived and answers or parks them; answers parked
  * polls older than the keepalive with an empty reply. */
 void link_serve(bk_link *l, int64_t now);

@@ -6,7 +6,6 @@
  * fan-out to the gateways' polls. Group commit keeps storage ahead of load
  * (LIBS.md: single-row commits top out near 20k/s) without ever letting a
  * copy out before its message is stored. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +17,10 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "proc.h"
 
 #define RETENTION_EVERY_MS (60 * 1000)
 #define ROUND_WAIT_MS 100
-
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
 
 static void retention(const config *cfg, store *st)
 {
@@ -62,7 +54,7 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l)
         LOG(LOG_ERROR, "event=commit_failed action=exit");
         return false;
     }
-    link_publish(l, mono);
+    link_publish(l);
     link_serve(l, mono);
     return true;
 }
@@ -70,15 +62,10 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l)
 int main(int argc, char **argv)
 {
     config cfg;
-    log_init("broker");
-    int code = config_from_args(&cfg, CONFIG_BROKER, "roomcast-broker",
-                                ROOMCAST_VERSION, argc, argv, stdout, stderr);
+    int code = proc_start(&cfg, CONFIG_BROKER, "broker", "roomcast-broker", ROOMCAST_VERSION,
+                          argc, argv);
     if (code >= 0)
         return code;
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
 
     store *st = NULL;
     rooms *rm = rooms_new();
@@ -96,7 +83,7 @@ int main(int argc, char **argv)
         cfg.db, cfg.events_url, cfg.fanout_url, cfg.auth);
     int64_t last_retention = clock_mono_ms();
     status = 0;
-    while (!stopping) {
+    while (!proc_stopping) {
         if (!round_once(&cfg, ev, st, l)) {
             status = 1;
             break;

@@ -5,7 +5,6 @@
  * drain outbound queues (gw_conn); the link's sender and poller (gw_link);
  * and this main thread, which does housekeeping every 100 ms until a
  * signal asks it to stop. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +19,7 @@
 #include "gw_link.h"
 #include "gw_ws.h"
 #include "log.h"
-
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
+#include "proc.h"
 
 static int on_civetweb_log(const struct mg_connection *mg, const char *msg)
 {
@@ -84,15 +76,10 @@ static void sleep_ms(long ms)
 int main(int argc, char **argv)
 {
     config cfg;
-    log_init("gateway");
-    int code = config_from_args(&cfg, CONFIG_GATEWAY, "roomcast-gateway",
-                                ROOMCAST_VERSION, argc, argv, stdout, stderr);
+    int code = proc_start(&cfg, CONFIG_GATEWAY, "gateway", "roomcast-gateway", ROOMCAST_VERSION,
+                          argc, argv);
     if (code >= 0)
         return code;
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
     raise_nofile();
     mg_init_library(0);
 
@@ -106,7 +93,7 @@ int main(int argc, char **argv)
     LOG(LOG_INFO, "event=ready id=%s listen=%s www=%s threads=%ld auth=%s",
         cfg.id, cfg.listen, cfg.www, cfg.threads, cfg.auth);
 
-    while (!stopping) {
+    while (!proc_stopping) {
         sleep_ms(100);
         ws_housekeeping(clock_mono_ms());
     }
