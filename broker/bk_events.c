@@ -12,15 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bk_render.h"
 #include "jsonw.h"
 #include "log.h"
+#include "protocol.h"
 #include "valid.h"
 #include "wire.h"
 
-#define IDEMPOTENCY_MS (10 * 60 * 1000)
-#define WHO_MAX 1000
-#define HISTORY_DEFAULT 50
-#define HISTORY_MAX 200
 #define BROKER_TEXT_MAX (1u << 20) /* gateways enforce the configured cap */
 
 struct events {
@@ -65,72 +63,22 @@ uint64_t events_messages_stored(const events *ev)
     return ev->stored;
 }
 
-/* --- rendering --------------------------------------------------------- */
-
+/* Resets the scratch buffer and starts an event object in it. */
 static wbuf *render_start(events *ev, const char *event)
 {
-    wbuf *w = &ev->out;
-    wbuf_reset(w);
-    jsonw_raw(w, "{\"event\":");
-    jsonw_cstr(w, event);
-    return w;
-}
-
-static void render_message(wbuf *w, const stored_msg *m, bool replay)
-{
-    jsonw_raw(w, "{\"event\":\"message\"");
-    jsonw_key(w, "room");
-    jsonw_cstr(w, m->room);
-    jsonw_key(w, "uid");
-    jsonw_cstr(w, m->uid);
-    jsonw_key(w, "name");
-    jsonw_cstr(w, m->name);
-    jsonw_key(w, "message");
-    jsonw_str(w, m->text, m->text_len);
-    jsonw_key(w, "seq");
-    jsonw_i64(w, (int64_t)m->seq);
-    jsonw_key(w, "ts");
-    jsonw_i64(w, m->ts);
-    if (m->cid != NULL) {
-        jsonw_key(w, "id");
-        jsonw_cstr(w, m->cid);
-    }
-    if (replay)
-        jsonw_raw(w, ",\"replay\":true");
-    jsonw_raw(w, "}");
-}
-
-static wbuf *render_counts(events *ev, const char *event, const room *rm,
-                           const member *m, size_t num, size_t total,
-                           bool with_seq, bool truncated)
-{
-    wbuf *w = render_start(ev, event);
-    jsonw_key(w, "room");
-    jsonw_cstr(w, rm->name);
-    jsonw_key(w, "uid");
-    jsonw_cstr(w, m->uid);
-    jsonw_key(w, "name");
-    jsonw_cstr(w, m->name);
-    jsonw_key(w, "num");
-    jsonw_i64(w, (int64_t)num);
-    jsonw_key(w, "total");
-    jsonw_i64(w, (int64_t)total);
-    if (with_seq) {
-        jsonw_key(w, "seq");
-        jsonw_i64(w, (int64_t)rm->last_seq);
-    }
-    if (truncated)
-        jsonw_raw(w, ",\"truncated\":true");
-    jsonw_raw(w, "}");
-    return w;
+    wbuf_reset(&ev->out);
+    render_open(&ev->out, event);
+    return &ev->out;
 }
 
 /* enter / out / leave, with the room's counts as they are now */
 static wbuf *render_presence(events *ev, const char *event, const room *rm,
                              const member *m, bool with_seq, bool truncated)
 {
-    return render_counts(ev, event, rm, m, rm->online,
-                         map_count(rm->members), with_seq, truncated);
+    wbuf_reset(&ev->out);
+    render_counts(&ev->out, event, rm, m, rm->online, map_count(rm->members),
+                  with_seq, truncated);
+    return &ev->out;
 }
 
 /* --- sending ----------------------------------------------------------- */
@@ -495,9 +443,10 @@ static void on_leave(events *ev, bk_conn *c, const char *room_name)
     room *rm = p->room;
     member *m = p->member;
     /* Counts as they are after the leave; the leaver hears it too. */
-    to_room(rm, 0, 0, render_counts(ev, "leave", rm, m, rm->online - 1,
-                                    map_count(rm->members) - 1, false,
-                                    false));
+    wbuf_reset(&ev->out);
+    render_counts(&ev->out, "leave", rm, m, rm->online - 1,
+                  map_count(rm->members) - 1, false, false);
+    to_room(rm, 0, 0, &ev->out);
     while (m->presences != NULL) {
         presence *q = m->presences;
         link_out_part(q->conn->gw, q->conn->id, rm->name);
@@ -585,7 +534,7 @@ static void on_auth(events *ev, bk_conn *c, const char *token, size_t len,
     if (jwt_verify(token, len, ev->cfg->jwt_secret, ev->now / 1000, &claims,
                    &why) != RC_OK) {
         if (quiet) /* registering again, and the token has expired since */
-            link_out_close(c->gw, c->id, 4001);
+            link_out_close(c->gw, c->id, CLOSE_NOAUTH);
         else
             send_noauth(ev, c, why);
         return;
@@ -697,7 +646,7 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
     const char *gw_id = rbuf_str(&r, &idlen);
     uint64_t instance = rbuf_u64(&r);
     uint64_t epoch = rbuf_u64(&r);
-    if (r.failed || idlen == 0 || idlen >= 256) {
+    if (r.failed || idlen == 0 || idlen > GATEWAY_ID_MAX) {
         LOG(LOG_WARN, "event=bad_envelope reason=\"bad gateway id\"");
         return 0;
     }

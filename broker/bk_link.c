@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "protocol.h"
 
 /* One receive in flight per socket: with several, nng may complete them
  * out of order, and a connection's events must be handled in the order it
@@ -45,6 +46,12 @@ struct bk_link {
     size_t ngateways;
     link_gone_fn gone;
     void *gone_arg;
+    struct {
+        const char *name; /* borrowed literal */
+        uint8_t kind;
+        uint64_t value;
+    } stats[WIRE_STATS_MAX];
+    size_t nstats;
 };
 
 static bool msgq_push(msgq *q, nng_msg *m)
@@ -364,6 +371,21 @@ void link_out_close(gateway *gw, uint64_t conn, uint64_t code)
     gw->staged_n++;
 }
 
+void link_stat_set(bk_link *l, const char *name, enum wire_stat_kind kind,
+                   uint64_t value)
+{
+    size_t i = 0;
+    while (i < l->nstats && strcmp(l->stats[i].name, name) != 0)
+        i++;
+    if (i == WIRE_STATS_MAX)
+        return;
+    if (i == l->nstats)
+        l->nstats++;
+    l->stats[i].name = name;
+    l->stats[i].kind = (uint8_t)kind;
+    l->stats[i].value = value;
+}
+
 /* Replies to `req` (which it frees) with kind and gw's visible records. */
 static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
                        enum wire_kind kind)
@@ -374,6 +396,12 @@ static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
     wbuf_u64(&w, gw->base + 1);
     wbuf_u64(&w, kind == WIRE_FANOUT ? gw->next : gw->base);
     wbuf_u64(&w, l->ngateways);
+    wbuf_u8(&w, (uint8_t)l->nstats);
+    for (size_t i = 0; i < l->nstats; i++) {
+        wbuf_cstr(&w, l->stats[i].name);
+        wbuf_u8(&w, l->stats[i].kind);
+        wbuf_u64(&w, l->stats[i].value);
+    }
     nng_msg *rep = NULL;
     if (w.failed || nng_msg_alloc(&rep, 0) != 0 ||
         nng_msg_header_append(rep, nng_msg_header(req),
@@ -427,7 +455,7 @@ static void link_poll(bk_link *l, nng_msg *req, int64_t now)
     uint64_t instance = rbuf_u64(&r);
     uint64_t epoch = rbuf_u64(&r);
     uint64_t acked = rbuf_u64(&r);
-    if (r.failed || r.left != 0 || idlen == 0 || idlen >= 256)
+    if (r.failed || r.left != 0 || idlen == 0 || idlen > GATEWAY_ID_MAX)
         goto bad;
     gateway *gw;
     bool created;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "protocol.h"
 #include "rc.h"
 #include "wire.h"
 
@@ -30,7 +31,7 @@ typedef struct bk_link bk_link;
 typedef struct gateway gateway;
 
 struct gateway {
-    char id[256];
+    char id[GATEWAY_ID_MAX + 1];
     uint64_t instance;   /* changes when the gateway process restarts */
     int64_t last_poll_ms;
     wbuf staged;         /* records of the batch not yet committed */
@@ -84,6 +85,12 @@ void link_out_join(gateway *gw, uint64_t conn, const char *room,
 void link_out_part(gateway *gw, uint64_t conn, const char *room);
 void link_out_authed(gateway *gw, uint64_t conn);
 void link_out_close(gateway *gw, uint64_t conn, uint64_t code);
+
+/* Sets one of the broker's figures, sent to every gateway with each fanout
+ * reply and shown on its /metrics as roomcast_NAME. name is a literal of
+ * [a-z0-9_] (borrowed for the link's life); at most WIRE_STATS_MAX. */
+void link_stat_set(bk_link *l, const char *name, enum wire_stat_kind kind,
+                   uint64_t value);
 
 /* Makes staged records visible and answers parked polls. */
 void link_publish(bk_link *l);

@@ -55,6 +55,8 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l)
         return false;
     }
     link_publish(l);
+    link_stat_set(l, "broker_messages_stored_total", STAT_COUNTER,
+                  events_messages_stored(ev));
     link_serve(l, mono);
     return true;
 }

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "buf.h"
 
 void jsonw_raw(wbuf *w, const char *text);             /* copied as is */
 void jsonw_str(wbuf *w, const char *s, size_t n);      /* "escaped" */

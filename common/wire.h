@@ -15,7 +15,9 @@
  *   fanout  (broker -> gateway, the reply to a poll):
  *       u8 'R', u8 WIRE_VERSION, u8 WIRE_FANOUT, u64 broker_epoch,
  *       u64 first, u64 last, u64 gateways (attached to the broker, for
- *       metrics), then records (stream positions first..last;
+ *       metrics), u8 nstats, nstats x (str name, u8 enum wire_stat_kind,
+ *       u64 value) (the broker's own figures, which it has no HTTP port
+ *       to show: the gateways print them on /metrics), then records (stream positions first..last;
  *       first > last when empty); or u8 WIRE_RESET: the broker has lost
  *       this gateway's stream and the gateway must register again.
  *
@@ -31,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "rc.h"
 
 #define WIRE_VERSION 1
@@ -43,6 +46,12 @@ enum wire_kind {
     WIRE_FANOUT = 3,
     WIRE_RESET = 4,
 };
+
+/* The broker's figures travel in every fanout header (at most WIRE_STATS_MAX,
+ * names of at most WIRE_STAT_NAME_MAX bytes of [a-z0-9_]). */
+#define WIRE_STATS_MAX 32
+#define WIRE_STAT_NAME_MAX 63
+enum wire_stat_kind { STAT_GAUGE = 0, STAT_COUNTER = 1 };
 
 /* Records in an events message, gateway -> broker. */
 enum wire_event {
@@ -72,19 +81,6 @@ enum wire_fanout {
     FO_CLOSE,    /* u64 conn, u64 close code: close the connection */
 };
 
-typedef struct wbuf {
-    char *data;  /* owned; free with wbuf_free */
-    size_t len;
-    size_t cap;
-    bool failed; /* an allocation failed; the content is incomplete */
-} wbuf;
-
-void wbuf_free(wbuf *w);  /* NULL ok; leaves an empty wbuf */
-void wbuf_reset(wbuf *w); /* keeps the memory, empties the content */
-void wbuf_bytes(wbuf *w, const void *p, size_t n);
-void wbuf_u8(wbuf *w, uint8_t v);
-void wbuf_u64(wbuf *w, uint64_t v);
-void wbuf_i64(wbuf *w, int64_t v);
 void wbuf_str(wbuf *w, const char *s, size_t n);
 void wbuf_cstr(wbuf *w, const char *s); /* NULL is written as "" */
 /* Writes the common header: 'R', version, kind. */

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "protocol.h"
+
 enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9,
        OP_PONG = 10 };
 
@@ -43,12 +45,12 @@ static enum frame_action control(int op, const char *data, size_t len,
         return FA_CLOSE;
     }
     if (len == 1)
-        return fail(code, 1002);
+        return fail(code, CLOSE_PROTOCOL);
     unsigned c = ((unsigned char)data[0] << 8) | (unsigned char)data[1];
     if (!close_code_valid(c))
-        return fail(code, 1002);
+        return fail(code, CLOSE_PROTOCOL);
     if (!valid_utf8(data + 2, len - 2))
-        return fail(code, 1007);
+        return fail(code, CLOSE_BAD_DATA);
     *code = (uint16_t)c;
     return FA_CLOSE;
 }
@@ -60,16 +62,16 @@ enum frame_action frame_in_feed(frame_in *fi, int bits, const char *data,
     bool fin = bits & 0x80;
     int op = bits & 0x0f;
     if (bits & 0x70)
-        return fail(code, 1002); /* no extension was negotiated */
+        return fail(code, CLOSE_PROTOCOL); /* no extension was negotiated */
     if (op >= OP_CLOSE) {
         if (op > OP_PONG || !fin || len > 125)
-            return fail(code, 1002);
+            return fail(code, CLOSE_PROTOCOL);
         return control(op, data, len, code);
     }
     if (op > OP_BINARY)
-        return fail(code, 1002);
+        return fail(code, CLOSE_PROTOCOL);
     if ((op == OP_CONT) != (fi->opcode != 0))
-        return fail(code, 1002); /* stray continuation, or nested start */
+        return fail(code, CLOSE_PROTOCOL); /* stray continuation, or nested start */
     if (op != OP_CONT) {
         fi->opcode = op;
         memset(&fi->utf8, 0, sizeof fi->utf8);
@@ -78,21 +80,21 @@ enum frame_action frame_in_feed(frame_in *fi, int bits, const char *data,
         wbuf_reset(&fi->msg);
     }
     if (fi->msg.len + len > fi->max)
-        return fail(code, 1009);
+        return fail(code, CLOSE_TOO_BIG);
     if (fi->opcode == OP_TEXT &&
         !valid_utf8_feed(&fi->utf8, (const unsigned char *)data, len))
-        return fail(code, 1007);
+        return fail(code, CLOSE_BAD_DATA);
     if (!fin || fi->msg.len > 0) {
         wbuf_bytes(&fi->msg, data, len);
         if (fi->msg.failed)
-            return fail(code, 1009); /* out of memory: treat as too big */
+            return fail(code, CLOSE_TOO_BIG); /* out of memory: treat as too big */
     }
     if (!fin)
         return FA_NONE;
     int kind = fi->opcode;
     fi->opcode = 0;
     if (kind == OP_TEXT && fi->utf8.state != 0)
-        return fail(code, 1007);
+        return fail(code, CLOSE_BAD_DATA);
     if (fi->msg.len > 0) {
         *msg = fi->msg.data;
         *msg_len = fi->msg.len;

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "valid.h"
-#include "wire.h"
+#include "buf.h"
 
 enum frame_action {
     FA_NONE,   /* a fragment was taken in; nothing to do yet */

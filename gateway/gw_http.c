@@ -35,6 +35,23 @@ static void metric(char *buf, size_t cap, size_t *len, const char *name,
         *len += (size_t)n;
 }
 
+typedef struct metrics_buf {
+    char *buf;
+    size_t cap;
+    size_t *len;
+} metrics_buf;
+
+static void broker_stat(void *arg, const char *name, enum wire_stat_kind kind,
+                        uint64_t value)
+{
+    metrics_buf *m = arg;
+    char full[WIRE_STAT_NAME_MAX + 16];
+    snprintf(full, sizeof full, "roomcast_%s", name);
+    metric(m->buf, m->cap, m->len, full,
+           kind == STAT_COUNTER ? "counter" : "gauge",
+           "Reported by the broker (its last answer).", value);
+}
+
 static int metrics(struct mg_connection *mg, void *cbdata)
 {
     (void)cbdata;
@@ -75,6 +92,8 @@ static int metrics(struct mg_connection *mg, void *cbdata)
     metric(buf, cap, &n, "roomcast_broker_resyncs_total", "counter",
            "Times this gateway registered its connections again.",
            gwlink_resyncs);
+    metrics_buf mb = {buf, cap, &n};
+    gwlink_each_stat(broker_stat, &mb);
     if (n > cap)
         n = cap;
     mg_printf(mg,

@@ -35,6 +35,12 @@ bool gwlink_up(void);
  * is down: nothing was queued. */
 rc gwlink_send(const wbuf *records);
 
+/* Calls fn for each figure the broker sent with its last answer (name
+ * without the roomcast_ prefix, borrowed for the call). Any thread. */
+typedef void (*gwlink_stat_fn)(void *arg, const char *name,
+                               enum wire_stat_kind kind, uint64_t value);
+void gwlink_each_stat(gwlink_stat_fn fn, void *arg);
+
 /* Counters for /metrics. */
 extern atomic_ullong gwlink_resyncs;
 extern atomic_ullong gwlink_gateways; /* attached to the broker, as it said */

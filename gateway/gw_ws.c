@@ -14,11 +14,10 @@
 #include "jsonw.h"
 #include "log.h"
 #include "map.h"
+#include "protocol.h"
 #include "valid.h"
 #include "wire.h"
 
-#define HISTORY_MAX 200
-#define TOKEN_MAX 8192
 
 atomic_ullong ws_frames_in;
 atomic_ullong ws_heartbeat_timeouts;
@@ -80,7 +79,8 @@ static void send_welcome(conn *c)
     jsonw_raw(&w, "{\"event\":\"welcome\"");
     jsonw_key(&w, "conn");
     jsonw_cstr(&w, conn_name);
-    jsonw_raw(&w, ",\"protocol\":1");
+    jsonw_raw(&w, ",\"protocol\":");
+    jsonw_i64(&w, PROTOCOL_VERSION);
     jsonw_key(&w, "auth");
     jsonw_cstr(&w, S.jwt ? "jwt" : "none");
     if (!S.jwt) {
@@ -564,7 +564,7 @@ static int ws_data(struct mg_connection *mg, int bits, char *data,
     if (close) {
         LOG(LOG_INFO, "event=abuse_close conn=%llu ip=%s",
             (unsigned long long)c->id, c->ip);
-        conn_close_now(c, 1008);
+        conn_close_now(c, CLOSE_POLICY);
         return 0;
     }
     return 1;
@@ -624,11 +624,11 @@ static void check_conn(void *arg, conn *c)
         return;
     if (now - atomic_load(&c->last_rx_ms) > 2 * cfg->heartbeat_ms) {
         atomic_fetch_add(&ws_heartbeat_timeouts, 1);
-        conn_close(c, 4000, "heartbeat timeout");
+        conn_close(c, CLOSE_HEARTBEAT, "heartbeat timeout");
     } else if (S.jwt && !atomic_load(&c->authed) &&
                now - c->opened_ms > cfg->auth_timeout_ms) {
         atomic_fetch_add(&ws_auth_timeouts, 1);
-        conn_close(c, 4001, "not authenticated in time");
+        conn_close(c, CLOSE_NOAUTH, "not authenticated in time");
     }
 }
 
@@ -649,7 +649,7 @@ void ws_housekeeping(int64_t now)
 static void close_going_away(void *arg, conn *c)
 {
     (void)arg;
-    conn_close(c, 1001, "gateway shutting down");
+    conn_close(c, CLOSE_GOING_AWAY, "gateway shutting down");
 }
 
 void ws_close_all(void)

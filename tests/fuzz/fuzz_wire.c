@@ -239,6 +239,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         u64(&d); /* first */
         u64(&d); /* last */
         u64(&d); /* gateways */
+        for (unsigned i = 0, n = u8(&d); i < n && !d.r.failed; i++) {
+            str(&d, NULL); /* a broker figure: name, kind, value */
+            u8(&d);
+            u64(&d);
+        }
         if (d.r.failed || kind == WIRE_RESET)
             break;
         while (d.r.left > 0)

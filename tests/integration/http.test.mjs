@@ -69,6 +69,10 @@ test('healthz, static files, refused upgrades, metrics', { timeout: 60000 }, asy
   await a.close();
   await waitFor(async () => metric((await getMetrics(gw)).metrics, 'roomcast_connections') === 1,
     { timeoutMs: 5000, what: 'roomcast_connections == 1 after a close' });
+  // The broker's own figures travel to the gateway with its answers.
+  await b.send({ event: 'message', room: 'metrics-room', message: 'counted' });
+  await waitFor(async () => metric((await getMetrics(gw)).metrics, 'roomcast_broker_messages_stored_total') >= 1,
+    { timeoutMs: 5000, what: 'roomcast_broker_messages_stored_total from the broker' });
 });
 
 test('welcome frame fields, enter without uid uses welcome.uid, heartbeats', { timeout: 60000 }, async () => {
