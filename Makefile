@@ -7,7 +7,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Ibroker -Igateway \
            -DROOMCAST_VERSION='"$(VERSION)"' -MMD -MP
 LDLIBS_GW := -lcivetweb -lnng -ljson-c -lpthread
-LDLIBS_BK := -lnng -ljson-c -lsqlite3 -lcrypto -lpthread
+LDLIBS_BK := -lnng -ljson-c -lsqlite3 -lcrypto -lcurl -lpthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 COMMON_SRC := $(wildcard common/*.c)
@@ -21,7 +21,7 @@ BINS := bin/roomcast-broker bin/roomcast-gateway bin/roomcast-token
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := build-essential curl pkg-config libcivetweb-dev libnng-dev libjson-c-dev \
-             libsqlite3-dev libssl-dev
+             libsqlite3-dev libssl-dev libcurl4-openssl-dev
 DEB_TEST  := nodejs npm chromium nginx openssl clang libclang-rt-14-dev
 
 # Keep objects of the unit-test binaries between runs.

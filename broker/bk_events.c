@@ -26,6 +26,7 @@ struct events {
     store *st;
     rooms *rooms;
     bk_link *link;
+    hooks *hooks;   /* the webhook outbox, or NULL */
     bool jwt;
     wbuf out;       /* scratch for rendering */
     uint64_t stored; /* messages stored since start */
@@ -48,6 +49,11 @@ rc events_new(const config *cfg, store *st, rooms *rm, events **out)
 void events_set_link(events *ev, bk_link *l)
 {
     ev->link = l;
+}
+
+void events_set_hooks(events *ev, hooks *h)
+{
+    ev->hooks = h;
 }
 
 void events_free(events *ev)
@@ -92,6 +98,16 @@ static void to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w)
 {
     for (size_t i = 0; i < rm->ngws; i++)
         link_out_room(rm->gws[i].gw, rm->name, except, seq, w->data, w->len);
+}
+
+/* The event as the room's members see it, into the webhook outbox, in the
+ * round's transaction: call it right beside its to_room (same order). */
+static void to_hooks(events *ev, const room *rm, const char *kind,
+                     const wbuf *w)
+{
+    if (hooks_add(ev->hooks, rm->name, kind, w->data, w->len) != RC_OK)
+        LOG(LOG_ERROR, "event=webhook_outbox_failed room=%s kind=%s",
+            rm->name, kind);
 }
 
 static void send_error(events *ev, bk_conn *c, rc r, const char *message,
@@ -179,6 +195,7 @@ static void go_offline(events *ev, presence *p)
     if (db_begin(ev, NULL, NULL))
         store_member_put(ev->st, rm->name, m->uid, m->name, m->last_seen);
     to_room(rm, 0, 0, render_presence(ev, "out", rm, m, false, false));
+    to_hooks(ev, rm, "out", &ev->out);
     rooms_evict(ev->rooms, rm); /* memory holds only rooms in use */
 }
 
@@ -349,11 +366,14 @@ static void on_enter(events *ev, bk_conn *c, enter_req *q)
     }
     if (first && !truncated) {
         to_room(rm, 0, 0, render_presence(ev, "enter", rm, m, true, false));
+        to_hooks(ev, rm, "enter", &ev->out);
         return;
     }
-    if (first)
+    if (first) {
         to_room(rm, c->id, 0, render_presence(ev, "enter", rm, m, true,
                                               false));
+        to_hooks(ev, rm, "enter", &ev->out);
+    }
     to_conn(c, render_presence(ev, "enter", rm, m, true, truncated));
 }
 
@@ -433,6 +453,7 @@ static void on_message(events *ev, bk_conn *c, const char *room_name,
     wbuf_reset(&ev->out);
     render_message(&ev->out, &sm, false);
     to_room(rm, 0, sm.seq, &ev->out);
+    to_hooks(ev, rm, "message", &ev->out);
 }
 
 static void on_leave(events *ev, bk_conn *c, const char *room_name)
@@ -447,6 +468,7 @@ static void on_leave(events *ev, bk_conn *c, const char *room_name)
     render_counts(&ev->out, "leave", rm, m, rm->online - 1,
                   map_count(rm->members) - 1, false, false);
     to_room(rm, 0, 0, &ev->out);
+    to_hooks(ev, rm, "leave", &ev->out);
     while (m->presences != NULL) {
         presence *q = m->presences;
         link_out_part(q->conn->gw, q->conn->id, rm->name);

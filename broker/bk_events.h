@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 #include <stdint.h>
 
+#include "bk_hooks.h"
 #include "bk_link.h"
 #include "bk_rooms.h"
 #include "bk_store.h"
@@ -22,6 +23,8 @@ typedef struct events events;
  * On RC_OK *out is owned (free with events_free). */
 rc events_new(const config *cfg, store *st, rooms *rm, events **out);
 void events_set_link(events *ev, bk_link *l);
+/* Borrows h (NULL: no webhooks); set before the first events_handle. */
+void events_set_hooks(events *ev, hooks *h);
 void events_free(events *ev); /* NULL ok */
 
 /* Handles one events message (borrowed). Returns the records handled. */

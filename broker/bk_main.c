@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bk_events.h"
+#include "bk_hooks.h"
 #include "bk_link.h"
 #include "bk_rooms.h"
 #include "bk_store.h"
@@ -32,7 +33,8 @@ static void retention(const config *cfg, store *st)
 }
 
 /* One round; false when storage failed and the broker must stop. */
-static bool round_once(const config *cfg, events *ev, store *st, bk_link *l)
+static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
+                       hooks *h)
 {
     link_wait(l, ROUND_WAIT_MS);
     int64_t wall = clock_wall_ms(), mono = clock_mono_ms();
@@ -48,6 +50,7 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l)
         events_gone(ev, gw);
         link_drop(l, gw);
     }
+    hooks_round(h); /* webhook acks and drops, in this transaction */
     if (store_commit(st) != RC_OK) {
         /* Memory now runs ahead of the disk; restarting from the disk is
          * the only consistent state (gateways re-register by themselves). */
@@ -57,6 +60,7 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l)
     link_publish(l);
     link_stat_set(l, "broker_messages_stored_total", STAT_COUNTER,
                   events_messages_stored(ev));
+    hooks_committed(h, l, wall);
     link_serve(l, mono);
     return true;
 }
@@ -73,20 +77,23 @@ int main(int argc, char **argv)
     rooms *rm = rooms_new();
     events *ev = NULL;
     bk_link *l = NULL;
+    hooks *h = NULL;
     int status = 1;
     if (rm == NULL || store_open(cfg.db, strcmp(cfg.db_sync, "full") == 0, &st) != RC_OK)
         goto done;
     retention(&cfg, st);
-    if (events_new(&cfg, st, rm, &ev) != RC_OK ||
+    if (hooks_open(&cfg, st, &h) != RC_OK ||
+        events_new(&cfg, st, rm, &ev) != RC_OK ||
         link_open(&cfg, events_gone, ev, &l) != RC_OK)
         goto done;
     events_set_link(ev, l);
+    events_set_hooks(ev, h);
     LOG(LOG_INFO, "event=ready db=%s events_url=%s fanout_url=%s auth=%s",
         cfg.db, cfg.events_url, cfg.fanout_url, cfg.auth);
     int64_t last_retention = clock_mono_ms();
     status = 0;
     while (!proc_stopping) {
-        if (!round_once(&cfg, ev, st, l)) {
+        if (!round_once(&cfg, ev, st, l, h)) {
             status = 1;
             break;
         }
@@ -97,12 +104,13 @@ int main(int argc, char **argv)
     }
     if (status == 0) {
         /* Finish what has arrived, then close the database cleanly. */
-        while (link_take_event(l) != NULL && round_once(&cfg, ev, st, l))
+        while (link_take_event(l) != NULL && round_once(&cfg, ev, st, l, h))
             ;
         LOG(LOG_INFO, "event=stopping stored=%llu",
             (unsigned long long)events_messages_stored(ev));
     }
 done:
+    hooks_close(h); /* before store_close: it uses the store's connection */
     link_close(l);
     events_free(ev);
     store_close(st);

@@ -224,6 +224,11 @@ void store_close(store *s)
     free(s);
 }
 
+struct sqlite3 *store_sqlite(store *s)
+{
+    return s->db;
+}
+
 rc store_begin(store *s)
 {
     if (s->in_txn)

@@ -39,6 +39,10 @@ rc store_open(const char *path, bool full_sync, store **out);
 /* NULL ok. Rolls back an open transaction, checkpoints, closes. */
 void store_close(store *s);
 
+/* The SQLite connection, borrowed, for a module that keeps its own table
+ * in the same transactions (bk_hooks.c's webhook outbox). Main thread. */
+struct sqlite3 *store_sqlite(store *s);
+
 rc store_begin(store *s);  /* no-op when a transaction is open */
 rc store_commit(store *s); /* no-op when none is */
 

@@ -85,6 +85,14 @@ static const config_key CONFIG_KEYS[] = {
         "stored messages older than this are deleted; 0 keeps them forever"),
     INT(commit_batch, CONFIG_BROKER, 1, 100000, "500",
         "most messages stored per SQLite commit"),
+    STR(webhook_url, CONFIG_BROKER, 0, "",
+        "http:// or https:// URL the broker POSTs events to; empty: off"),
+    SECRET(webhook_secret, CONFIG_BROKER, "",
+           "HMAC-SHA256 key of X-Roomcast-Signature"),
+    STR(webhook_events, CONFIG_BROKER, 0, "message,enter,out,leave,delete",
+        "comma-separated kinds sent: message, enter, out, leave, delete"),
+    INT(webhook_max_pending, CONFIG_BROKER, 1, 1000000000L, "1000000",
+        "unacknowledged webhook events kept; past it the oldest are dropped"),
     /* gateway */
     STR(listen, CONFIG_GATEWAY, 1, "8080",
         "civetweb listening_ports, e.g. 127.0.0.1:9001"),
@@ -353,6 +361,24 @@ rc config_load_file(config *cfg, unsigned owner, const char *path, FILE *err)
     return r;
 }
 
+/* Whether every comma-separated item of list (blanks around items are
+ * allowed, empty items are not) is one of "a|b|c". An empty list is. */
+static bool list_of_words(const char *list, const char *words)
+{
+    char item[CONFIG_STR_MAX];
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        snprintf(item, sizeof item, "%.*s", (int)n, p);
+        char *word = trim(item);
+        if (*word == '\0' || !enum_has(words, word))
+            return false;
+        p += n;
+        if (*p == ',' && *++p == '\0')
+            return false; /* a trailing comma */
+    }
+    return true;
+}
+
 rc config_check(const config *cfg, unsigned owner, FILE *err)
 {
     /* auth and jwt_secret belong to both processes. */
@@ -366,6 +392,20 @@ rc config_check(const config *cfg, unsigned owner, FILE *err)
                 "config: 'max_message_bytes' (%ld) must not exceed "
                 "'max_frame_bytes' (%ld)\n",
                 cfg->max_message_bytes, cfg->max_frame_bytes);
+        return RC_CONFIG;
+    }
+    if ((owner & CONFIG_BROKER) != 0 && cfg->webhook_url[0] != '\0' &&
+        strncmp(cfg->webhook_url, "http://", 7) != 0 &&
+        strncmp(cfg->webhook_url, "https://", 8) != 0) {
+        fprintf(err, "config: 'webhook_url' must start with http:// or "
+                     "https://\n");
+        return RC_CONFIG;
+    }
+    if ((owner & CONFIG_BROKER) != 0 &&
+        !list_of_words(cfg->webhook_events, WEBHOOK_KINDS)) {
+        fprintf(err, "config: bad value '%s' for 'webhook_events' (a "
+                     "comma-separated list of message, enter, out, leave, "
+                     "delete)\n", cfg->webhook_events);
         return RC_CONFIG;
     }
     return RC_OK;

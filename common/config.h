@@ -24,6 +24,8 @@ enum config_owner {
 };
 
 #define CONFIG_STR_MAX 1024
+/* The event kinds webhook_events may list (PROTOCOL.md, Webhooks). */
+#define WEBHOOK_KINDS "message|enter|out|leave|delete"
 
 typedef struct config {
     /* both */
@@ -40,6 +42,10 @@ typedef struct config {
     long retention_messages;     /* stored messages kept per room */
     long retention_days;         /* stored messages older are deleted; 0 keeps */
     long commit_batch;           /* most messages per SQLite commit */
+    char webhook_url[CONFIG_STR_MAX];    /* http(s):// URL; empty: off */
+    char webhook_secret[CONFIG_STR_MAX]; /* HMAC-SHA256 key of the bodies */
+    char webhook_events[CONFIG_STR_MAX]; /* comma-separated kinds sent */
+    long webhook_max_pending;    /* outbox bound; past it the oldest go */
     /* gateway */
     char listen[CONFIG_STR_MAX]; /* civetweb listening_ports syntax */
     char www[CONFIG_STR_MAX];    /* static files served at / */

@@ -129,7 +129,7 @@ TEST(every_printed_default_passes_its_own_rules)
         cap_close(&err);
         keys++;
     }
-    CHECK_EQ_INT(keys, 28);
+    CHECK_EQ_INT(keys, 32);
     free(text);
     cap_close(&out);
 }
