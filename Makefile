@@ -27,7 +27,7 @@ DEB_TEST  := nodejs npm chromium nginx openssl clang libclang-rt-14-dev
 # Keep objects of the unit-test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps deps-test run test unit bench fuzz clean
+.PHONY: all deps deps-test run test unit bench fuzz soak clean
 all: $(BINS)
 
 build/rel/%.o: %.c
@@ -80,6 +80,10 @@ bench: deps-test
 
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/fuzz run
+
+# Memory and delivery over time (SOAK_MINUTES, default 10); not part of test.
+soak: all
+	@node tests/soak/soak.mjs
 
 clean:
 	rm -rf build bin
