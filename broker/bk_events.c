@@ -348,7 +348,7 @@ static void on_enter(events *ev, bk_conn *c, enter_req *q)
     member *m = enter_member(ev, c, rm, q, &is_new);
     if (m == NULL)
         return;
-    /* What this connection has not seen (PROTOCOL.md, catch-up). */
+    /* What this connection has not seen (docs/protocol.md, catch-up). */
     uint64_t from = rm->last_seq;
     if (q->since >= 0)
         from = (uint64_t)q->since < rm->last_seq ? (uint64_t)q->since

@@ -1,6 +1,6 @@
 /* bk_events.h -- what the broker does with each event from a gateway.
  *
- * Decodes an events message (wire.h), checks every field as PROTOCOL.md
+ * Decodes an events message (wire.h), checks every field as docs/protocol.md
  * says (the broker trusts no gateway), updates rooms and storage, and
  * stages the answers and fan-out on the link. Writes go into the store's
  * open transaction; the caller commits, then publishes the link.

@@ -1,7 +1,7 @@
 /* bk_jwt.h -- JSON Web Tokens (HS256 only): who a user is in jwt auth mode.
  *
  * jwt_verify() is what the broker calls on a client's `auth` token
- * (PROTOCOL.md, "Identity and auth"); jwt_sign() mints tokens for
+ * (docs/protocol.md, "Identity and auth"); jwt_sign() mints tokens for
  * bin/roomcast-token and the tests. Only the compact form with exactly three
  * unpadded base64url parts is accepted, the header must say "alg":"HS256",
  * the signature is checked in constant time before the payload is read, and

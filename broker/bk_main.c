@@ -4,7 +4,7 @@
  * message that has arrived (up to commit_batch records), handle them into
  * one open SQLite transaction, commit, and only then publish the staged
  * fan-out to the gateways' polls. Group commit keeps storage ahead of load
- * (LIBS.md: single-row commits top out near 20k/s) without ever letting a
+ * (SQLite's single-row commits top out near 20k/s) without ever letting a
  * copy out before its message is stored. */
 #include <stdio.h>
 #include <stdlib.h>

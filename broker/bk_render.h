@@ -1,7 +1,7 @@
 /* bk_render.h -- the JSON text of the events the broker sends to clients.
  *
  * Each client-visible event is rendered once, here, and the same bytes go
- * to every gateway that needs them (LIBS.md: serialize once per gateway,
+ * to every gateway that needs them (serialize once per gateway,
  * never per recipient). Functions append to a caller's wbuf; a failed
  * allocation shows as w->failed. Broker main thread only (no state). */
 #ifndef BK_RENDER_H

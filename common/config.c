@@ -451,7 +451,7 @@ int config_from_args(config *cfg, unsigned owner, const char *prog,
     config_defaults(cfg);
     const char *file = NULL;
     /* -o values are collected first and applied after the file, whatever
-     * their place on the command line (DESIGN.md, operations contract). */
+     * their place on the command line (README, "Configuration"). */
     char **overrides = calloc(argc > 0 ? (size_t)argc : 1, sizeof *overrides);
     if (overrides == NULL) {
         fprintf(err, "%s: out of memory\n", prog);

@@ -1,6 +1,6 @@
 /* json.h -- strict JSON in, for frames from clients (json-c underneath).
  *
- * json-c is lax by default (LIBS.md): comments, single quotes, trailing
+ * json-c is lax by default: comments, single quotes, trailing
  * commas, NaN, 1e400 and trailing garbage get through. json_parse_strict()
  * accepts exactly RFC 8259 text holding one object, nothing after it but
  * white space. Any thread; a json_object must stay on the thread that made

@@ -1,6 +1,6 @@
 /* protocol.h -- the client protocol's fixed numbers, in one place.
  *
- * Limits that are not configuration (PROTOCOL.md gives them as constants),
+ * Limits that are not configuration (docs/protocol.md gives them as constants),
  * the close codes the server uses, and internal caps both processes must
  * agree on. Configurable limits (max_frame_bytes ...) live in config.h. */
 #ifndef PROTOCOL_H
@@ -26,7 +26,7 @@
 /* a server API request body */
 #define API_BODY_MAX (24u << 20)
 
-/* Close codes the server sends (PROTOCOL.md, "Close codes"). */
+/* Close codes the server sends (docs/protocol.md, "Close codes"). */
 enum close_code {
     CLOSE_NORMAL = 1000,
     CLOSE_GOING_AWAY = 1001,   /* the gateway is shutting down */

@@ -3,7 +3,7 @@
  * Every function that can fail returns an rc; RC_OK (0) is success. When a
  * function returns an error it has done nothing half-way: out-params are
  * untouched and nothing it was given is kept. rc_code() maps an rc to the
- * client protocol's error code (PROTOCOL.md, "error" event). Any thread. */
+ * client protocol's error code (docs/protocol.md, "Errors"). Any thread. */
 #ifndef RC_H
 #define RC_H
 

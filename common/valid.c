@@ -1,4 +1,4 @@
-/* valid.c -- UTF-8 and the field rules of PROTOCOL.md; see valid.h.
+/* valid.c -- UTF-8 and the field rules of docs/protocol.md; see valid.h.
  *
  * Pure functions of their arguments with no static state, so any thread may
  * call any of them at any time. The gateway runs them on every client frame

@@ -1,4 +1,4 @@
-/* valid.h -- the field rules of PROTOCOL.md, and UTF-8.
+/* valid.h -- the field rules of docs/protocol.md, and UTF-8.
  *
  * Pure functions of their input; any thread. Every function borrows its
  * input and takes an explicit length, since strings from JSON may hold NUL. */

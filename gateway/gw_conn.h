@@ -2,7 +2,7 @@
  * writer threads that drain the queues.
  *
  * Why writers: mg_websocket_write blocks until the kernel takes the bytes
- * (LIBS.md), so a client that stops reading would stall whoever writes to
+ * (civetweb 1.15), so a client that stops reading would stall whoever writes to
  * it. Nothing but the writer threads ever writes to a socket (apart from a
  * worker answering its own client's close). Fan-out enqueues a reference
  * to one shared, pre-framed buffer per recipient; a writer takes a
@@ -108,7 +108,7 @@ void conn_close_now(conn *c, uint16_t code);
 void conn_gone(conn *c);
 
 /* civetweb's reader does not notice a close while it waits for the rest of
- * a frame (LIBS.md: a slow or lying payload holds the worker). A conn whose
+ * a frame (a slow or lying payload holds the worker). A conn whose
  * close began long ago but which is still open has its socket shut down,
  * which ends the read. Housekeeping thread. */
 void conn_check_stuck(conn *c, int64_t now_ms);

@@ -1,7 +1,7 @@
 /* gw_frame.h -- RFC 6455 rules for frames from a client.
  *
  * civetweb 1.15 hands over every frame as it arrives, with its first header
- * byte, and enforces almost nothing (LIBS.md): no reassembly, no UTF-8
+ * byte, and enforces almost nothing: no reassembly, no UTF-8
  * check, RSV bits and reserved opcodes passed through. This module is the
  * per-connection state machine that does all of that, apart from civetweb,
  * so it can be tested and fuzzed alone. One connection's frames arrive on

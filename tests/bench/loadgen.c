@@ -4,7 +4,7 @@
  * A self-contained WebSocket client (RFC 6455: handshake with
  * Sec-WebSocket-Key and a checked Sec-WebSocket-Accept, masked client frames,
  * server frames with 7/16/64-bit lengths, fragments, ping/pong, close) driven
- * by epoll, that speaks roomcast's client protocol (shared/PROTOCOL.md).
+ * by epoll, that speaks roomcast's client protocol (docs/protocol.md).
  * It depends on nothing but libc and pthreads, so that it measures the server
  * and not a client library, and so that it can hold 10,000 sockets cheaply.
  *

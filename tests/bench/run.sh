@@ -1,5 +1,5 @@
 #!/bin/sh
-# roomcast benchmark (`make bench`): measures DESIGN.md's performance targets
+# roomcast benchmark (`make bench`): measures the performance targets
 # against a Node.js `ws` baseline (tests/bench/baseline) in the same run, on
 # 127.0.0.1 only, and writes everything it prints to tests/out/bench.txt.
 # See tests/bench/README.md.
@@ -505,7 +505,7 @@ num_cmp() { # a OP b -> 1/0, "" when an operand is missing
     awk -v a="$1" -v b="$3" "BEGIN { print (a $2 b) ? 1 : 0 }"
 }
 
-say "=== DESIGN.md performance targets"
+say "=== performance targets"
 rd=$(kv "$RC_FULL" deliveries_per_s)
 bd=$(kv "$BL_FULL" deliveries_per_s)
 target "fan-out deliveries/s >= 2x the baseline" "$(num_cmp "$rd" ">=" "$(calc "2 * ${bd:-0}" 0)")" \

@@ -207,7 +207,7 @@ test('frame headers declaring huge payloads: over 0x7FFF0000 the connection is c
 
 test('a lying length under 0x7FFF0000 but over max_frame_bytes: closed 4000 at the heartbeat timeout, then the gateway ends the TCP connection itself', { timeout: 90000 }, async (t) => {
   // civetweb 1.15 allocates the declared payload and keeps reading until all
-  // of it is in before the gateway's handler sees the frame (LIBS.md). So
+  // of it is in before the gateway's handler sees the frame. So
   // the gateway cannot close such a connection as it could an oversized
   // frame it has seen; what it can do is its heartbeat timeout (2 x
   // heartbeat_ms without a complete frame). This test documents what a

@@ -2,7 +2,7 @@
 // `since`), offline_max truncation, a join racing with live senders,
 // history paging, idempotent send, a broker crash (SIGKILL) under a steady
 // stream, graceful stop, retention, and requests in the window right after a
-// broker restart. See PROTOCOL.md "Membership, order and
+// broker restart. See docs/protocol.md "Membership, order and
 // delivery" and README "How delivery works".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

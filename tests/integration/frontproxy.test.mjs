@@ -1,5 +1,5 @@
-// frontproxy.test.mjs -- the front proxy (DESIGN.md, "TLS, IPv6 and many
-// gateways"): nginx with etc/nginx/roomcast.conf and a certificate from
+// frontproxy.test.mjs -- the front proxy (README, "Behind the TLS front
+// proxy"): nginx with etc/nginx/roomcast.conf and a certificate from
 // etc/make-cert.sh in front of two gateways. Clients chat over wss:// through
 // it, land on different gateways (least_conn), and the gateways see the
 // client's address (X-Forwarded-For) and Origin; /healthz, /metrics and the

@@ -1,5 +1,5 @@
-// liveness.test.mjs -- PROTOCOL.md "Liveness" and DESIGN.md "What must
-// hold" under stress: server heartbeat cadence, silent clients closed with
+// liveness.test.mjs -- docs/protocol.md "Liveness" and README "What is
+// guaranteed" under stress: server heartbeat cadence, silent clients closed with
 // 4000, gateways killed with SIGKILL (and restarted under the same id), a
 // client that stops reading (slow consumer) in a busy room, the gateway's
 // capacity limit (503 while /healthz and static files still answer) and

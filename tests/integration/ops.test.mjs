@@ -1,4 +1,4 @@
-// ops.test.mjs -- the operations contract (DESIGN.md): command line, config
+// ops.test.mjs -- the operations contract (README): command line, config
 // files, exit statuses, graceful stop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

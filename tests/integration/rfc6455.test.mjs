@@ -299,7 +299,7 @@ test('allowed_origins: another Origin gets 403 before any upgrade; a listed one 
 
 test('unmasked client frames: what the gateway does (civetweb cannot tell them apart)', { timeout: 60000 }, async (t) => {
   // RFC 6455 5.1 wants a server to close on an unmasked client frame; the
-  // gateway cannot see the mask bit (LIBS.md), so this only documents the
+  // gateway cannot see the mask bit (civetweb 1.15), so this only documents the
   // behaviour and checks that the gateway keeps serving.
   const { gw } = await setup();
   const ws = await rawOpen(gw, { label: 'unmasked' });

@@ -1,5 +1,5 @@
 /* test_rate.c -- unit tests of gateway/gw_rate.c, the per-connection token
- * bucket (PROTOCOL.md "Limits": rate_per_s events a second, burst of the
+ * bucket (docs/protocol.md "Limits": rate_per_s events a second, burst of the
  * same size): a full bucket at start, refill in proportion to the time
  * passed, never above the burst, and a clock that goes backwards neither
  * refills nor breaks anything. Single-threaded. */

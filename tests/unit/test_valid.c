@@ -1,5 +1,5 @@
 /* test_valid.c -- unit tests of common/valid.c: strict UTF-8 (one-shot and
- * fed in pieces) and the field rules of PROTOCOL.md. Single-threaded. */
+ * fed in pieces) and the field rules of docs/protocol.md. Single-threaded. */
 #include <string.h>
 
 #include "check.h"

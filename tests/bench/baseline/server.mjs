@@ -1,9 +1,9 @@
 // The benchmark's baseline: an ordinary single-process Node.js chat server on
 // the `ws` library that speaks the part of roomcast's client protocol the
-// benchmark uses (shared/PROTOCOL.md): welcome, enter (with num/total/seq),
+// benchmark uses (docs/protocol.md): welcome, enter (with num/total/seq),
 // message (seq/ts/uid/name, broadcast to the room, the sender included),
 // leave, out on close, heartbeat ping/pong and the per-connection rate limit.
-// Rooms live in memory and nothing is stored, as DESIGN.md's target states.
+// Rooms live in memory and nothing is stored, as the benchmark's target states.
 //
 // It is meant as a fair opponent, written the way a competent Node developer
 // would: each broadcast is serialized once with JSON.stringify and the same
