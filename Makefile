@@ -49,7 +49,7 @@ bin/roomcast-token: $(call obj,rel,broker/token_main.c $(BK_LIB_SRC) $(COMMON_SR
 
 # Unit tests: one binary per tests/unit/test_*.c, under ASan and UBSan, linked
 # with common/ and the broker's modules (and the gateway's pure modules).
-GW_UNIT_SRC := $(filter-out gateway/gw_main.c,$(wildcard gateway/gw_frame.c gateway/gw_rate.c))
+GW_UNIT_SRC := $(filter-out gateway/gw_main.c,$(wildcard gateway/gw_frame.c gateway/gw_rate.c gateway/gw_binary.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/san/tests/unit/%,$(UNIT_SRC))
 build/san/tests/unit/%: $(call obj,san,tests/unit/%.c $(COMMON_SRC) $(BK_LIB_SRC) $(GW_UNIT_SRC))
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS_BK) $(LDLIBS_GW)

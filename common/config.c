@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "protocol.h"
 
 enum config_type {
     CONFIG_STRING, /* min..max bytes */
@@ -107,6 +108,9 @@ static const config_key CONFIG_KEYS[] = {
         "a client message over this closes with 1009"),
     INT(max_message_bytes, CONFIG_GATEWAY, 1, BYTES_64MIB, "16384",
         "`message` text limit; at most max_frame_bytes"),
+    INT(max_binary_bytes, CONFIG_GATEWAY, 1024, BINARY_MAX_BYTES, "1048576",
+        "a binary message (length, header, payload) over this closes "
+        "with 1009"),
     INT(rate_per_s, CONFIG_GATEWAY, 1, 1000000, "50",
         "events per second per connection (token bucket, same burst)"),
     STR(allowed_origins, CONFIG_GATEWAY, 0, "",

@@ -54,6 +54,7 @@ typedef struct config {
     long auth_timeout_ms;        /* jwt mode: close 4001 after this */
     long max_frame_bytes;        /* a message over this closes with 1009 */
     long max_message_bytes;      /* `message` text limit */
+    long max_binary_bytes;       /* a binary message over this closes 1009 */
     long rate_per_s;             /* token bucket per connection */
     char allowed_origins[CONFIG_STR_MAX]; /* comma-separated; empty: any */
     long max_conns_per_ip;       /* 0: no cap */

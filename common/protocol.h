@@ -21,6 +21,9 @@
 #define GATEWAY_ID_MAX 255
 /* a binary message's JSON header, in bytes */
 #define BINARY_HEADER_MAX 4096
+/* the largest max_binary_bytes may be set to: its base64 (4/3) must fit a
+ * history answer (HISTORY_BYTES_MAX) with room to spare */
+#define BINARY_MAX_BYTES (8L << 20)
 /* a history answer is kept under this many bytes */
 #define HISTORY_BYTES_MAX (16u << 20)
 /* a server API request body */

@@ -159,3 +159,39 @@ bool valid_client_id(const char *s, size_t len)
         return false;
     return count_chars_no_control(s, len, CLIENT_ID_MAX) <= CLIENT_ID_MAX;
 }
+
+static bool is_mime_byte(unsigned char b)
+{
+    return (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ||
+           (b >= '0' && b <= '9') || b == '!' || b == '#' || b == '$' ||
+           b == '&' || b == '^' || b == '_' || b == '.' || b == '+' ||
+           b == '-';
+}
+
+bool valid_mime_type(const char *s, size_t len)
+{
+    if (len < 3 || len > MIME_TYPE_MAX)
+        return false;
+    size_t slash = len;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)s[i];
+        if (b == '/' && slash == len)
+            slash = i;
+        else if (!is_mime_byte(b))
+            return false; /* a second `/` included */
+    }
+    return slash > 0 && slash < len - 1;
+}
+
+bool valid_filename(const char *s, size_t len)
+{
+    if (len < 1 || len > FILENAME_MAX_BYTES || !valid_utf8(s, len))
+        return false;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = utf8_next(u, &i);
+        if (is_control(cp) || cp == '/' || cp == '\\')
+            return false;
+    }
+    return true;
+}

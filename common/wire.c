@@ -106,6 +106,7 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
 {
     memset(rec, 0, sizeof *rec);
     rec->room = rec->uid = rec->name = rec->text = rec->id = "";
+    rec->mime = rec->filename = rec->data = "";
     rec->since = rec->before = -1;
     rec->type = rbuf_u8(r);
     rec->conn = rbuf_u64(r);
@@ -128,6 +129,13 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
         rec->room = rbuf_str(r, NULL);
         rec->text = rbuf_str(r, &rec->text_len);
         rec->id = rbuf_str(r, NULL);
+        break;
+    case EV_BINARY:
+        rec->room = rbuf_str(r, NULL);
+        rec->id = rbuf_str(r, NULL);
+        rec->mime = rbuf_str(r, NULL);
+        rec->filename = rbuf_str(r, NULL);
+        rec->data = rbuf_str(r, &rec->data_len);
         break;
     case EV_LEAVE:
     case EV_WHO:

@@ -66,6 +66,8 @@ enum wire_event {
     EV_RESUME,   /* after a broker restart: str room, str uid, str name,
                     i64 since (the gateway's last delivered seq) */
     EV_BYE,      /* conn 0: the gateway stops; all its connections go */
+    EV_BINARY,   /* str room, str id ("": none), str type, str filename
+                    ("": none), str payload (at least 1 byte) */
 };
 
 /* Records in a fanout message, broker -> gateway. */
@@ -79,6 +81,10 @@ enum wire_fanout {
     FO_PART,     /* u64 conn, str room: conn no longer does */
     FO_AUTHED,   /* u64 conn: the connection is authenticated */
     FO_CLOSE,    /* u64 conn, u64 close code: close the connection */
+    FO_ROOM_BINARY, /* as FO_ROOM, but the payload is a binary message
+                       (length, header, payload: PROTOCOL.md) to send as
+                       a binary WebSocket message */
+    FO_CONN_BINARY, /* as FO_CONN, likewise */
 };
 
 void wbuf_str(wbuf *w, const char *s, size_t n);
@@ -110,7 +116,11 @@ typedef struct wire_event_rec {
     const char *name;    /* ENTER RESUME */
     const char *text;    /* MESSAGE: the text; AUTH: the token */
     size_t text_len;
-    const char *id;      /* MESSAGE: client id, "" for none */
+    const char *id;      /* MESSAGE BINARY: client id, "" for none */
+    const char *mime;     /* BINARY: the MIME type */
+    const char *filename; /* BINARY: "" for none */
+    const char *data;     /* BINARY: the payload */
+    size_t data_len;
     int64_t since;       /* ENTER RESUME: -1 none */
     int64_t before;      /* HISTORY: -1 newest */
     int64_t limit;       /* HISTORY */

@@ -68,6 +68,7 @@ conn *conn_new(uint64_t id, struct mg_connection *mg, const config *cfg,
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->lock, NULL);
     frame_in_init(&c->fin, (size_t)cfg->max_frame_bytes);
+    c->fin.max_binary = (size_t)cfg->max_binary_bytes;
     double per_s = (double)cfg->rate_per_s;
     rate_init(&c->bucket, per_s, now_ms);
     rate_init(&c->abuse, rate_abuse_burst(per_s), now_ms);

@@ -12,6 +12,7 @@ void frame_in_init(frame_in *fi, size_t max)
 {
     memset(fi, 0, sizeof *fi);
     fi->max = max;
+    fi->max_binary = max;
 }
 
 void frame_in_free(frame_in *fi)
@@ -79,7 +80,10 @@ enum frame_action frame_in_feed(frame_in *fi, int bits, const char *data,
             wbuf_free(&fi->msg); /* an idle connection keeps no big buffer */
         wbuf_reset(&fi->msg);
     }
-    if (fi->msg.len + len > fi->max)
+    /* The cap depends on the kind: a picture may be far larger than any
+     * JSON event. */
+    size_t cap = fi->opcode == OP_BINARY ? fi->max_binary : fi->max;
+    if (fi->msg.len + len > cap)
         return fail(code, CLOSE_TOO_BIG);
     if (fi->opcode == OP_TEXT &&
         !valid_utf8_feed(&fi->utf8, (const unsigned char *)data, len))

@@ -29,9 +29,12 @@ typedef struct frame_in {
     wbuf msg;       /* fragments so far */
     int opcode;     /* 1 or 2 while a fragmented message is open, else 0 */
     utf8_check utf8;
-    size_t max;     /* most bytes in one message */
+    size_t max;     /* most bytes in one text message */
+    size_t max_binary; /* most bytes in one binary message */
 } frame_in;
 
+/* Both caps start at max; set max_binary after it to tell them apart. A
+ * message over its cap (all fragments together) fails with 1009. */
 void frame_in_init(frame_in *fi, size_t max);
 void frame_in_free(frame_in *fi); /* NULL ok */
 

@@ -113,8 +113,8 @@ size_t index_rooms(void)
     return n;
 }
 
-void index_deliver_room(const char *room, uint64_t except, uint64_t seq,
-                        const char *payload, size_t len)
+static void deliver_room(const char *room, uint64_t except, uint64_t seq,
+                         int opcode, const char *payload, size_t len)
 {
     /* last_seq is written only by the fan-out thread, the only caller. */
     pthread_rwlock_rdlock(&X.lock);
@@ -125,7 +125,7 @@ void index_deliver_room(const char *room, uint64_t except, uint64_t seq,
     }
     if (seq != 0)
         r->last_seq = seq;
-    outframe *f = outframe_new(MG_WEBSOCKET_OPCODE_TEXT, payload, len);
+    outframe *f = outframe_new(opcode, payload, len);
     if (f == NULL)
         LOG(LOG_ERROR, "event=deliver_failed room=%s reason=\"out of "
             "memory\"", room);
@@ -136,13 +136,39 @@ void index_deliver_room(const char *room, uint64_t except, uint64_t seq,
     outframe_unref(f);
 }
 
-void index_deliver_conn(uint64_t id, const char *payload, size_t len)
+void index_deliver_room(const char *room, uint64_t except, uint64_t seq,
+                        const char *payload, size_t len)
+{
+    deliver_room(room, except, seq, MG_WEBSOCKET_OPCODE_TEXT, payload, len);
+}
+
+void index_deliver_room_binary(const char *room, uint64_t except,
+                               uint64_t seq, const char *payload, size_t len)
+{
+    deliver_room(room, except, seq, MG_WEBSOCKET_OPCODE_BINARY, payload, len);
+}
+
+static void deliver_conn(uint64_t id, int opcode, const char *payload,
+                         size_t len)
 {
     conn *c = index_get(id);
     if (c == NULL)
         return; /* it closed meanwhile */
-    conn_send_text(c, payload, len);
+    outframe *f = outframe_new(opcode, payload, len);
+    if (f != NULL)
+        conn_send(c, f);
+    outframe_unref(f);
     conn_unref(c);
+}
+
+void index_deliver_conn(uint64_t id, const char *payload, size_t len)
+{
+    deliver_conn(id, MG_WEBSOCKET_OPCODE_TEXT, payload, len);
+}
+
+void index_deliver_conn_binary(uint64_t id, const char *payload, size_t len)
+{
+    deliver_conn(id, MG_WEBSOCKET_OPCODE_BINARY, payload, len);
 }
 
 static membership *find_membership(conn *c, const char *room)

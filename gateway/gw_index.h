@@ -35,6 +35,11 @@ size_t index_rooms(void);
 void index_deliver_room(const char *room, uint64_t except, uint64_t seq,
                         const char *payload, size_t len);
 void index_deliver_conn(uint64_t id, const char *payload, size_t len);
+/* The same for binary messages: framed once as a binary WebSocket message,
+ * a reference queued per recipient. */
+void index_deliver_room_binary(const char *room, uint64_t except,
+                               uint64_t seq, const char *payload, size_t len);
+void index_deliver_conn_binary(uint64_t id, const char *payload, size_t len);
 void index_join(uint64_t id, const char *room, const char *uid,
                 const char *name, uint64_t seq);
 void index_part(uint64_t id, const char *room);

@@ -55,7 +55,8 @@ bool gwlink_up(void)
 
 /* Queues records for the sender thread. `bounded`: refuse (unavailable)
  * when the unsent batch is already large; registering again is not. */
-static rc link_queue(const wbuf *records, bool bounded)
+static rc link_queue(const wbuf *records, bool bounded, const char *tail,
+                     size_t tail_len)
 {
     if (!atomic_load(&L.up))
         return RC_UNAVAILABLE;
@@ -73,8 +74,17 @@ static rc link_queue(const wbuf *records, bool bounded)
         return RC_UNAVAILABLE;
     }
     L.batch_epoch = epoch;
+    size_t was = L.batch.len;
     wbuf_bytes(&L.batch, records->data, records->len);
+    if (tail != NULL)
+        wbuf_str(&L.batch, tail, tail_len);
     bool failed = L.batch.failed;
+    if (failed) {
+        /* Keep what was queued before; drop only this half-written one
+         * (a large binary record is the likely one to fail). */
+        L.batch.len = was;
+        L.batch.failed = false;
+    }
     pthread_cond_signal(&L.more);
     pthread_mutex_unlock(&L.lock);
     return failed ? RC_NOMEM : RC_OK;
@@ -82,7 +92,12 @@ static rc link_queue(const wbuf *records, bool bounded)
 
 rc gwlink_send(const wbuf *records)
 {
-    return link_queue(records, true);
+    return link_queue(records, true, NULL, 0);
+}
+
+rc gwlink_send_with(const wbuf *records, const char *tail, size_t tail_len)
+{
+    return link_queue(records, true, tail, tail_len);
 }
 
 static void send_unavailable(uint64_t id, const char *cid)
@@ -112,6 +127,7 @@ static void fail_batch(const char *data, size_t len)
         case EV_AUTH:
         case EV_ENTER:
         case EV_MESSAGE:
+        case EV_BINARY:
         case EV_LEAVE:
         case EV_WHO:
         case EV_HISTORY:
@@ -186,7 +202,7 @@ static void resync(const char *why)
     if (w.failed)
         LOG(LOG_ERROR, "event=register_failed reason=\"out of memory\"");
     else if (w.len > 0)
-        link_queue(&w, false);
+        link_queue(&w, false, NULL, 0);
     wbuf_free(&w);
 }
 
@@ -211,6 +227,20 @@ static bool apply_record(rbuf *r)
         payload = rbuf_str(r, &len);
         if (!r->failed)
             index_deliver_conn(id, payload, len);
+        break;
+    case FO_ROOM_BINARY:
+        room = rbuf_str(r, NULL);
+        except = rbuf_u64(r);
+        seq = rbuf_u64(r);
+        payload = rbuf_str(r, &len);
+        if (!r->failed)
+            index_deliver_room_binary(room, except, seq, payload, len);
+        break;
+    case FO_CONN_BINARY:
+        id = rbuf_u64(r);
+        payload = rbuf_str(r, &len);
+        if (!r->failed)
+            index_deliver_conn_binary(id, payload, len);
         break;
     case FO_JOIN:
         id = rbuf_u64(r);

@@ -34,6 +34,9 @@ bool gwlink_up(void);
 /* Queues encoded records (borrowed, copied). RC_UNAVAILABLE when the broker
  * is down: nothing was queued. */
 rc gwlink_send(const wbuf *records);
+/* The same, then `tail` as one wire str (the last field of the last
+ * record): a binary message's payload is copied once, into the batch. */
+rc gwlink_send_with(const wbuf *records, const char *tail, size_t tail_len);
 
 /* Calls fn for each figure the broker sent with its last answer (name
  * without the roomcast_ prefix, borrowed for the call). Any thread. */

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "clock.h"
+#include "gw_binary.h"
 #include "gw_conn.h"
 #include "gw_index.h"
 #include "gw_link.h"
@@ -93,6 +94,8 @@ static void send_welcome(conn *c)
     jsonw_i64(&w, cfg->max_frame_bytes);
     jsonw_key(&w, "max_message_bytes");
     jsonw_i64(&w, cfg->max_message_bytes);
+    jsonw_key(&w, "max_binary_bytes");
+    jsonw_i64(&w, cfg->max_binary_bytes);
     jsonw_key(&w, "rate_per_s");
     jsonw_i64(&w, cfg->rate_per_s);
     jsonw_raw(&w, "}}");
@@ -355,6 +358,42 @@ static void on_text(conn *c, const char *text, size_t len)
     json_object_put(q.obj);
 }
 
+/* One complete binary message from the client: a picture or a file
+ * (gw_binary.c checks the layout). The payload goes into the broker's
+ * batch with one copy. */
+static void on_binary(conn *c, const char *data, size_t len)
+{
+    if (S.jwt && !atomic_load(&c->authed) && c->token == NULL) {
+        send_literal(c, "{\"event\":\"noauth\",\"message\":"
+                        "\"authenticate first\"}");
+        return;
+    }
+    binary_msg m;
+    const char *why = NULL;
+    rc r = binary_parse(data, len, &m, &why);
+    if (r != RC_OK) {
+        send_error(c, r == RC_NOMEM ? RC_INTERNAL : r, why, m.id);
+        binary_free(&m);
+        return;
+    }
+    wbuf w = {0};
+    wbuf_u8(&w, EV_BINARY);
+    wbuf_u64(&w, c->id);
+    wbuf_cstr(&w, m.room);
+    wbuf_str(&w, m.id ? m.id : "", m.id_len);
+    wbuf_str(&w, m.type, m.type_len);
+    wbuf_str(&w, m.filename ? m.filename : "", m.filename_len);
+    r = w.failed ? RC_NOMEM
+                 : gwlink_send_with(&w, m.payload, m.payload_len);
+    if (r == RC_UNAVAILABLE)
+        send_error(c, r, "the broker cannot be reached; nothing was stored",
+                   m.id);
+    else if (r != RC_OK)
+        send_error(c, RC_INTERNAL, "out of memory", m.id);
+    wbuf_free(&w);
+    binary_free(&m);
+}
+
 /* Token bucket; false when the event must not be processed. */
 static bool rate_ok(conn *c, int64_t now, bool *close)
 {
@@ -550,8 +589,7 @@ static int ws_data(struct mg_connection *mg, int bits, char *data,
         break;
     case FA_BINARY:
         if (rate_ok(c, now, &close))
-            send_error(c, RC_UNSUPPORTED, "binary frames are not supported",
-                       NULL);
+            on_binary(c, msg, msg_len);
         break;
     case FA_CLOSE:
         conn_close_now(c, code);

@@ -1,7 +1,7 @@
 /* fuzz_frame.c -- libFuzzer target for gateway/gw_frame.c, the RFC 6455
  * state machine for client frames.
  *
- * Input: byte 0 picks the message size cap; then frames, each one byte of
+ * Input: byte 0 picks the message size caps (bits 0-2 text, 3-5 binary); then frames, each one byte of
  * header bits (FIN, RSV1-3, opcode, as on the wire), a length byte (255:
  * the next two bytes, little-endian, are the length) and that many payload
  * bytes (fewer when the input ends). Every frame goes to frame_in_feed, and
@@ -26,6 +26,7 @@ typedef struct model {
     unsigned char *buf; /* its bytes so far */
     size_t len, cap;
     size_t max;
+    size_t max_binary;
 } model;
 
 static void model_reset(model *m)
@@ -94,7 +95,7 @@ static enum frame_action model_feed(model *m, int bits, const unsigned char *d,
         m->open = op;
         m->len = 0;
     }
-    if (m->len + len > m->max)
+    if (m->len + len > (m->open == 2 ? m->max_binary : m->max))
         return *code = 1009, FA_FAIL;
     model_append(m, d, len);
     if (m->open == 1 && !ref_utf8(m->buf, m->len, true))
@@ -168,7 +169,8 @@ static void check_frame(void *arg, int bits, const unsigned char *p, size_t n)
     if (a == FA_TEXT || a == FA_BINARY) {
         FUZZ_ASSERT(msg_len == want_len, "frame %zu: message of %zu bytes, "
                     "model says %zu", c->n, msg_len, want_len);
-        FUZZ_ASSERT(msg_len <= c->fi.max, "message over the cap");
+        FUZZ_ASSERT(msg_len <= (a == FA_TEXT ? c->fi.max : c->fi.max_binary),
+                    "message over the cap");
         FUZZ_ASSERT(msg_len == 0 || memcmp(msg, c->m.buf, msg_len) == 0,
                     "frame %zu: message bytes differ from the model", c->n);
         if (a == FA_TEXT)
@@ -177,9 +179,10 @@ static void check_frame(void *arg, int bits, const unsigned char *p, size_t n)
     }
     if (a == FA_FAIL || a == FA_CLOSE) {
         /* The connection ends; a new one starts from scratch. */
-        size_t max = c->fi.max;
+        size_t max = c->fi.max, max_binary = c->fi.max_binary;
         frame_in_free(&c->fi);
         frame_in_init(&c->fi, max);
+        c->fi.max_binary = max_binary;
         model_reset(&c->m);
     }
     c->n++;
@@ -199,7 +202,8 @@ static void blind_frame(void *arg, int bits, const unsigned char *p, size_t n)
         for (size_t i = 0; i < msg_len; i++)
             sum ^= (unsigned char)msg[i];
         (void)sum;
-        FUZZ_ASSERT(msg_len <= fi->max, "message over the cap");
+        FUZZ_ASSERT(msg_len <= (a == FA_TEXT ? fi->max : fi->max_binary),
+                    "message over the cap");
     }
 }
 
@@ -207,18 +211,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    size_t max = CAPS[data[0] & 7];
+    size_t max = CAPS[data[0] & 7], max_binary = CAPS[(data[0] >> 3) & 7];
 
     checked c;
     memset(&c, 0, sizeof c);
     frame_in_init(&c.fi, max);
+    c.fi.max_binary = max_binary;
     c.m.max = max;
+    c.m.max_binary = max_binary;
     each_frame(data, size, check_frame, &c);
     frame_in_free(&c.fi);
     free(c.m.buf);
 
     frame_in fi;
     frame_in_init(&fi, max);
+    fi.max_binary = max_binary;
     each_frame(data, size, blind_frame, &fi);
     frame_in_free(&fi);
     return 0;

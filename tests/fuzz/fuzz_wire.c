@@ -139,6 +139,11 @@ static bool event_record(dec *d)
     if (type == EV_MESSAGE) {
         str(d, NULL);
         str(d, NULL);
+    } else if (type == EV_BINARY) {
+        str(d, NULL); /* id */
+        str(d, NULL); /* type */
+        str(d, NULL); /* filename */
+        str(d, NULL); /* payload */
     } else if (type == EV_HISTORY) {
         i64(d);
         i64(d);
@@ -154,12 +159,14 @@ static bool fanout_record(dec *d)
     uint8_t type = u8(d);
     switch (type) {
     case FO_ROOM:
+    case FO_ROOM_BINARY:
         str(d, NULL);
         u64(d);
         u64(d);
         str(d, NULL);
         break;
     case FO_CONN:
+    case FO_CONN_BINARY:
         u64(d);
         str(d, NULL);
         break;

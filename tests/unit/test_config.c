@@ -73,6 +73,7 @@ TEST(defaults_match_design)
     CHECK_EQ_INT(c.auth_timeout_ms, 10000);
     CHECK_EQ_INT(c.max_frame_bytes, 65536);
     CHECK_EQ_INT(c.max_message_bytes, 16384);
+    CHECK_EQ_INT(c.max_binary_bytes, 1048576);
     CHECK_EQ_INT(c.rate_per_s, 50);
     CHECK_STR(c.allowed_origins, "");
     CHECK_EQ_INT(c.max_conns_per_ip, 0);
@@ -129,7 +130,7 @@ TEST(every_printed_default_passes_its_own_rules)
         cap_close(&err);
         keys++;
     }
-    CHECK_EQ_INT(keys, 32);
+    CHECK_EQ_INT(keys, 33);
     free(text);
     cap_close(&out);
 }
@@ -235,6 +236,12 @@ TEST(set_integer_limits_of_each_kind)
                             "-o", err.f), RC_CONFIG);
     CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "max_message_bytes", "0", "-o",
                             err.f), RC_CONFIG);
+    CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "max_binary_bytes", "1023",
+                            "-o", err.f), RC_CONFIG);
+    CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "max_binary_bytes", "8388609",
+                            "-o", err.f), RC_CONFIG);
+    CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "max_binary_bytes", "8388608",
+                            "-o", err.f), RC_OK);
     CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "rate_per_s", "0", "-o",
                             err.f), RC_CONFIG);
     CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "write_timeout_ms", "0", "-o",

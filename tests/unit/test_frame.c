@@ -475,6 +475,37 @@ TEST(cap_counts_each_message_afresh)
     free(s);
 }
 
+TEST(binary_cap_apart_from_text_cap)
+{
+    /* Text is held to max, binary to max_binary, each over all fragments. */
+    char *s = as(300);
+    frame_in fi;
+    frame_in_init(&fi, 100);
+    fi.max_binary = 250;
+    CHECK_EQ_INT(feed(&fi, BIN, s, 200).a, FA_NONE);
+    fed f = feed(&fi, FIN | CONT, s, 50);
+    CHECK_EQ_INT(f.a, FA_BINARY);
+    CHECK_EQ_INT(f.len, 250);
+    f = feed(&fi, FIN | TEXT, s, 101);
+    CHECK_EQ_INT(f.a, FA_FAIL);
+    CHECK_EQ_INT(f.code, 1009);
+    frame_in_free(&fi);
+    frame_in_init(&fi, 100);
+    fi.max_binary = 250;
+    CHECK_EQ_INT(feed(&fi, BIN, s, 200).a, FA_NONE);
+    f = feed(&fi, FIN | CONT, s, 51);
+    CHECK_EQ_INT(f.a, FA_FAIL);
+    CHECK_EQ_INT(f.code, 1009);
+    frame_in_free(&fi);
+    frame_in_init(&fi, 100);
+    fi.max_binary = 250;
+    f = feed(&fi, FIN | BIN, s, 251);
+    CHECK_EQ_INT(f.a, FA_FAIL);
+    CHECK_EQ_INT(f.code, 1009);
+    frame_in_free(&fi);
+    free(s);
+}
+
 TEST(large_fragmented_message_then_small)
 {
     /* Over 64 KiB reassembled (the buffer is then dropped at the next
