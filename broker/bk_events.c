@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bk_history.h"
 #include "bk_render.h"
 #include "jsonw.h"
 #include "log.h"
@@ -29,6 +30,7 @@ struct events {
     hooks *hooks;   /* the webhook outbox, or NULL */
     bool jwt;
     wbuf out;       /* scratch for rendering */
+    bool out_binary; /* out holds a binary message (render_binary) */
     uint64_t stored; /* messages stored since start */
     int64_t now;
 };
@@ -233,13 +235,19 @@ static void replay_row(void *arg, const stored_msg *m)
 {
     replay_ctx *rc_ = arg;
     wbuf_reset(&rc_->buf);
-    render_message(&rc_->buf, m, true);
-    if (rc_->to_conn != NULL)
-        link_out_conn(rc_->to_conn->gw, rc_->to_conn->id, rc_->buf.data,
-                      rc_->buf.len);
+    /* Binary messages replay as binary WebSocket messages, in seq order
+     * among the text ones. */
+    bool bin = render_is_binary(m);
+    if (bin)
+        render_binary(&rc_->buf, m, true);
     else
-        link_out_room(rc_->to_gw, m->room, 0, m->seq, rc_->buf.data,
-                      rc_->buf.len);
+        render_message(&rc_->buf, m, true);
+    if (rc_->to_conn != NULL)
+        (bin ? link_out_conn_binary : link_out_conn)(
+            rc_->to_conn->gw, rc_->to_conn->id, rc_->buf.data, rc_->buf.len);
+    else
+        (bin ? link_out_room_binary : link_out_room)(
+            rc_->to_gw, m->room, 0, m->seq, rc_->buf.data, rc_->buf.len);
     rc_->rows++;
 }
 
@@ -401,9 +409,66 @@ static void on_resume(events *ev, bk_conn *c, enter_req *q)
         replay(ev, rm, (uint64_t)q->since, NULL, c->gw);
 }
 
+/* Renders a stored message into ev->out, as text or binary. */
+static void render_stored(events *ev, const stored_msg *m, bool replay)
+{
+    wbuf_reset(&ev->out);
+    ev->out_binary = render_is_binary(m);
+    if (ev->out_binary)
+        render_binary(&ev->out, m, replay);
+    else
+        render_message(&ev->out, m, replay);
+}
+
 static void stored_copy(void *arg, const stored_msg *m)
 {
-    render_message(arg, m, false);
+    render_stored(arg, m, false);
+}
+
+/* Stores and broadcasts a message, text or binary (`content` holds its
+ * text, or type/data/size/filename); a resend with a known (uid, id) gets
+ * the original back. Fields are checked by the callers. */
+static void post_message(events *ev, bk_conn *c, presence *p, const char *id,
+                         const stored_msg *content)
+{
+    if (!db_begin(ev, c, id))
+        return;
+    room *rm = p->room;
+    member *m = p->member;
+    if (id[0] != 0) {
+        bool found = false;
+        ev->out_binary = false;
+        wbuf_reset(&ev->out);
+        store_find_cid(ev->st, m->uid, id, ev->now - IDEMPOTENCY_MS,
+                       stored_copy, ev, &found);
+        if (found) { /* a resend: the original back, nothing broadcast */
+            (ev->out_binary ? link_out_conn_binary : link_out_conn)(
+                c->gw, c->id, ev->out.data, ev->out.len);
+            return;
+        }
+    }
+    stored_msg sm = *content;
+    sm.room = rm->name;
+    sm.seq = rm->last_seq + 1;
+    sm.uid = m->uid;
+    sm.name = m->name;
+    sm.cid = id[0] ? id : NULL;
+    sm.ts = ev->now;
+    if (store_append(ev->st, &sm) != RC_OK) {
+        send_error(ev, c, RC_INTERNAL, "storage failed", id);
+        return;
+    }
+    rm->last_seq = sm.seq;
+    ev->stored++;
+    render_stored(ev, &sm, false);
+    for (size_t i = 0; i < rm->ngws; i++)
+        (ev->out_binary ? link_out_room_binary : link_out_room)(
+            rm->gws[i].gw, rm->name, 0, sm.seq, ev->out.data, ev->out.len);
+    if (ev->out_binary) { /* webhooks get it without its payload */
+        wbuf_reset(&ev->out);
+        render_message(&ev->out, &sm, false);
+    }
+    to_hooks(ev, rm, "message", &ev->out);
 }
 
 static void on_message(events *ev, bk_conn *c, const char *room_name,
@@ -420,40 +485,37 @@ static void on_message(events *ev, bk_conn *c, const char *room_name,
         send_error(ev, c, RC_BAD_REQUEST, "message must be UTF-8 text", id);
         return;
     }
-    if (!db_begin(ev, c, id))
+    stored_msg content = {.text = text, .text_len = len};
+    post_message(ev, c, p, id, &content);
+}
+
+/* A binary message (PROTOCOL.md "Binary messages"): the gateway parsed its
+ * header; every field is checked again here. */
+static void on_binary(events *ev, bk_conn *c, const wire_event_rec *rec)
+{
+    const char *id = rec->id;
+    if (id[0] != 0 && !valid_client_id(id, strlen(id))) {
+        send_error(ev, c, RC_BAD_REQUEST, "id must be 1-64 bytes", NULL);
         return;
-    room *rm = p->room;
-    member *m = p->member;
-    if (id[0] != 0) {
-        bool found = false;
-        wbuf_reset(&ev->out);
-        store_find_cid(ev->st, m->uid, id, ev->now - IDEMPOTENCY_MS,
-                       stored_copy, &ev->out, &found);
-        if (found) { /* a resend: the original back, nothing broadcast */
-            to_conn(c, &ev->out);
-            return;
-        }
     }
-    stored_msg sm = {
-        .room = rm->name,
-        .seq = rm->last_seq + 1,
-        .uid = m->uid,
-        .name = m->name,
-        .text = text,
-        .text_len = len,
-        .cid = id[0] ? id : NULL,
-        .ts = ev->now,
+    presence *p = present_or_error(ev, c, rec->room, id);
+    if (p == NULL)
+        return;
+    if (!valid_mime_type(rec->mime, strlen(rec->mime)) ||
+        (rec->filename[0] != 0 &&
+         !valid_filename(rec->filename, strlen(rec->filename))) ||
+        rec->data_len == 0 || rec->data_len > BINARY_MAX_BYTES) {
+        send_error(ev, c, RC_BAD_REQUEST, "bad binary message", id);
+        return;
+    }
+    stored_msg content = {
+        .text = "",
+        .type = rec->mime,
+        .data = rec->data,
+        .size = rec->data_len,
+        .filename = rec->filename[0] ? rec->filename : NULL,
     };
-    if (store_append(ev->st, &sm) != RC_OK) {
-        send_error(ev, c, RC_INTERNAL, "storage failed", id);
-        return;
-    }
-    rm->last_seq = sm.seq;
-    ev->stored++;
-    wbuf_reset(&ev->out);
-    render_message(&ev->out, &sm, false);
-    to_room(rm, 0, sm.seq, &ev->out);
-    to_hooks(ev, rm, "message", &ev->out);
+    post_message(ev, c, p, id, &content);
 }
 
 static void on_leave(events *ev, bk_conn *c, const char *room_name)
@@ -503,19 +565,6 @@ static void on_who(events *ev, bk_conn *c, const char *room_name)
     to_conn(c, w);
 }
 
-typedef struct history_ctx {
-    wbuf *w;
-    int n;
-} history_ctx;
-
-static void history_row(void *arg, const stored_msg *m)
-{
-    history_ctx *h = arg;
-    if (h->n++)
-        wbuf_u8(h->w, ',');
-    render_message(h->w, m, false);
-}
-
 static void on_history(events *ev, bk_conn *c, const char *room_name,
                        int64_t before, int64_t limit)
 {
@@ -529,19 +578,15 @@ static void on_history(events *ev, bk_conn *c, const char *room_name,
     if (limit > HISTORY_MAX)
         limit = HISTORY_MAX;
     uint64_t b = before < 0 ? UINT64_MAX >> 1 : (uint64_t)before;
-    wbuf *w = render_start(ev, "history");
-    jsonw_key(w, "room");
-    jsonw_cstr(w, p->room->name);
-    jsonw_raw(w, ",\"messages\":[");
-    history_ctx h = {w, 0};
-    bool more = false;
-    if (store_before(ev->st, p->room->name, b, (long)limit, history_row, &h,
-                     &more) != RC_OK) {
+    wbuf_reset(&ev->out);
+    /* A little under 16 MiB: the gateway adds a frame header, and its
+     * send queue must take the answer whole. */
+    if (history_render(ev->st, p->room->name, b, (long)limit,
+                       HISTORY_BYTES_MAX - 4096, &ev->out) != RC_OK) {
         send_error(ev, c, RC_INTERNAL, "storage failed", NULL);
         return;
     }
-    jsonw_raw(w, more ? "],\"more\":true}" : "],\"more\":false}");
-    to_conn(c, w);
+    to_conn(c, &ev->out);
 }
 
 static void on_auth(events *ev, bk_conn *c, const char *token, size_t len,
@@ -624,6 +669,7 @@ static void run_record(events *ev, gateway *gw, const wire_event_rec *rec)
     case EV_MESSAGE:
         on_message(ev, c, rec->room, rec->text, rec->text_len, rec->id);
         break;
+    case EV_BINARY: on_binary(ev, c, rec); break;
     case EV_LEAVE: on_leave(ev, c, rec->room); break;
     case EV_WHO: on_who(ev, c, rec->room); break;
     case EV_HISTORY:
@@ -641,6 +687,7 @@ static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec)
     case EV_AUTH:
     case EV_ENTER:
     case EV_MESSAGE:
+    case EV_BINARY:
     case EV_LEAVE:
     case EV_WHO:
     case EV_HISTORY: {

@@ -313,10 +313,11 @@ gateway *link_expired(bk_link *l, int64_t now, int64_t timeout_ms)
     return NULL;
 }
 
-void link_out_room(gateway *gw, const char *room, uint64_t except,
-                   uint64_t seq, const char *payload, size_t len)
+static void link_out_room_as(gateway *gw, uint8_t type, const char *room,
+                             uint64_t except, uint64_t seq,
+                             const char *payload, size_t len)
 {
-    wbuf_u8(&gw->staged, FO_ROOM);
+    wbuf_u8(&gw->staged, type);
     wbuf_cstr(&gw->staged, room);
     wbuf_u64(&gw->staged, except);
     wbuf_u64(&gw->staged, seq);
@@ -324,13 +325,37 @@ void link_out_room(gateway *gw, const char *room, uint64_t except,
     gw->staged_n++;
 }
 
-void link_out_conn(gateway *gw, uint64_t conn, const char *payload,
-                   size_t len)
+static void link_out_conn_as(gateway *gw, uint8_t type, uint64_t conn,
+                             const char *payload, size_t len)
 {
-    wbuf_u8(&gw->staged, FO_CONN);
+    wbuf_u8(&gw->staged, type);
     wbuf_u64(&gw->staged, conn);
     wbuf_str(&gw->staged, payload, len);
     gw->staged_n++;
+}
+
+void link_out_room(gateway *gw, const char *room, uint64_t except,
+                   uint64_t seq, const char *payload, size_t len)
+{
+    link_out_room_as(gw, FO_ROOM, room, except, seq, payload, len);
+}
+
+void link_out_room_binary(gateway *gw, const char *room, uint64_t except,
+                          uint64_t seq, const char *payload, size_t len)
+{
+    link_out_room_as(gw, FO_ROOM_BINARY, room, except, seq, payload, len);
+}
+
+void link_out_conn(gateway *gw, uint64_t conn, const char *payload,
+                   size_t len)
+{
+    link_out_conn_as(gw, FO_CONN, conn, payload, len);
+}
+
+void link_out_conn_binary(gateway *gw, uint64_t conn, const char *payload,
+                          size_t len)
+{
+    link_out_conn_as(gw, FO_CONN_BINARY, conn, payload, len);
 }
 
 static void link_out_conn_room(gateway *gw, uint8_t type, uint64_t conn,

@@ -80,6 +80,12 @@ void link_out_room(gateway *gw, const char *room, uint64_t except,
                    uint64_t seq, const char *payload, size_t len);
 void link_out_conn(gateway *gw, uint64_t conn, const char *payload,
                    size_t len);
+/* The same for a binary message (render_binary's bytes): the gateway sends
+ * it as a binary WebSocket message. */
+void link_out_room_binary(gateway *gw, const char *room, uint64_t except,
+                          uint64_t seq, const char *payload, size_t len);
+void link_out_conn_binary(gateway *gw, uint64_t conn, const char *payload,
+                          size_t len);
 void link_out_join(gateway *gw, uint64_t conn, const char *room,
                    const char *uid, const char *name, uint64_t seq);
 void link_out_part(gateway *gw, uint64_t conn, const char *room);

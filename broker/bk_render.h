@@ -19,8 +19,23 @@
 void render_open(wbuf *w, const char *event);
 
 /* A `message` event for a stored message, with `"replay":true` when it is
- * delivered from storage. */
+ * delivered from storage. A binary message is given without its payload:
+ * type, size, filename? instead of `message` (webhooks; a deleted one). */
 void render_message(wbuf *w, const stored_msg *m, bool replay);
+
+/* Whether m is a binary message with its payload (a deleted one has none
+ * and is shown as a JSON `message` event). */
+bool render_is_binary(const stored_msg *m);
+
+/* A binary message as clients get it (PROTOCOL.md "Binary messages"): the
+ * 4-byte big-endian header length, the header (the `message` event with
+ * type, size, filename? instead of `message`), then the payload. */
+void render_binary(wbuf *w, const stored_msg *m, bool replay);
+
+/* One message of a `history` answer: render_message for text, and for a
+ * binary message an object with type, size, filename? and `data` (the
+ * payload in standard base64) instead of `message`. */
+void render_history_item(wbuf *w, const stored_msg *m);
 
 /* enter / out / leave with the given counts; `seq` (the room's newest)
  * when with_seq, `"truncated":true` when truncated. Borrows everything. */

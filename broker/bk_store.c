@@ -32,28 +32,34 @@ enum {
     ST_AFTER,
     ST_BEFORE,
     ST_HAS_BEFORE,
+    ST_NEWEST,
     ST_MEMBERS,
     ST_MEMBER_PUT,
     ST_MEMBER_DEL,
     ST__COUNT
 };
 
+/* The columns every message query returns, in store_rows' order. */
+#define MSG_COLS "room,seq,uid,name,body,cid,ts,type,size,filename,data"
+
 static const char *const SQL[ST__COUNT] = {
-    [ST_APPEND] = "INSERT INTO messages(room,seq,uid,name,body,cid,ts) "
-                  "VALUES(?,?,?,?,?,?,?)",
+    [ST_APPEND] = "INSERT INTO messages(room,seq,uid,name,body,cid,ts,"
+                  "type,size,filename,data) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
     [ST_ROOM_SEQ] = "SELECT max(coalesce((SELECT last_seq FROM rooms WHERE "
                     "room=?1),0), coalesce((SELECT max(seq) FROM messages "
                     "WHERE room=?1),0))",
     [ST_ROOM_SET] = "INSERT INTO rooms(room,last_seq) VALUES(?1,?2) ON "
                     "CONFLICT(room) DO UPDATE SET last_seq=max(last_seq,?2)",
-    [ST_FIND_CID] = "SELECT room,seq,uid,name,body,cid,ts FROM messages "
+    [ST_FIND_CID] = "SELECT " MSG_COLS " FROM messages "
                     "WHERE uid=? AND cid=? AND ts>=? ORDER BY ts DESC LIMIT 1",
-    [ST_AFTER] = "SELECT room,seq,uid,name,body,cid,ts FROM messages "
+    [ST_AFTER] = "SELECT " MSG_COLS " FROM messages "
                  "WHERE room=? AND seq>? ORDER BY seq LIMIT ?",
-    [ST_BEFORE] = "SELECT * FROM (SELECT room,seq,uid,name,body,cid,ts FROM "
+    [ST_BEFORE] = "SELECT * FROM (SELECT " MSG_COLS " FROM "
                   "messages WHERE room=? AND seq<? ORDER BY seq DESC LIMIT ?)"
                   " ORDER BY seq",
     [ST_HAS_BEFORE] = "SELECT 1 FROM messages WHERE room=? AND seq<? LIMIT 1",
+    [ST_NEWEST] = "SELECT " MSG_COLS " FROM messages WHERE room=? AND seq<? "
+                  "ORDER BY seq DESC LIMIT ?",
     [ST_MEMBERS] = "SELECT uid,name,last_seen FROM members WHERE room=?",
     [ST_MEMBER_PUT] = "INSERT INTO members(room,uid,name,last_seen) "
                       "VALUES(?1,?2,?3,?4) ON CONFLICT(room,uid) DO UPDATE "
@@ -64,7 +70,8 @@ static const char *const SQL[ST__COUNT] = {
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS messages(room TEXT NOT NULL, seq INTEGER "
     "NOT NULL, uid TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
-    "cid TEXT, ts INTEGER NOT NULL, PRIMARY KEY(room,seq)) WITHOUT ROWID;"
+    "cid TEXT, ts INTEGER NOT NULL, type TEXT, size INTEGER, filename TEXT, "
+    "data BLOB, PRIMARY KEY(room,seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS messages_cid ON messages(uid,cid) "
     "WHERE cid IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);"
@@ -73,6 +80,18 @@ static const char SCHEMA[] =
     "PRIMARY KEY(room,uid)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, last_seq "
     "INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Columns added since the first schema: a database made before them gets
+ * them at open (ALTER TABLE ... ADD COLUMN when missing). */
+static const struct {
+    const char *table, *column, *decl;
+} MIGRATIONS[] = {
+    /* binary messages: type NULL for text; data NULL once deleted */
+    {"messages", "type", "TEXT"},
+    {"messages", "size", "INTEGER"},
+    {"messages", "filename", "TEXT"},
+    {"messages", "data", "BLOB"},
+};
 
 #define CHECKPOINT_EVERY_MS 200
 
@@ -171,6 +190,42 @@ static rc store_mkdir_parent(const char *path)
     return RC_OK;
 }
 
+/* Whether table has column (PRAGMA table_info). */
+static bool store_has_column(sqlite3 *db, const char *table,
+                             const char *column)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return false;
+    while (!found && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        found = name != NULL && strcmp(name, column) == 0;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Adds the columns a database made by an older broker lacks. */
+static bool store_migrate(sqlite3 *db)
+{
+    for (size_t i = 0; i < sizeof MIGRATIONS / sizeof MIGRATIONS[0]; i++) {
+        if (store_has_column(db, MIGRATIONS[i].table, MIGRATIONS[i].column))
+            continue;
+        char sql[256];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s",
+                 MIGRATIONS[i].table, MIGRATIONS[i].column,
+                 MIGRATIONS[i].decl);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            return false;
+        LOG(LOG_INFO, "event=db_migrated table=%s column=%s",
+            MIGRATIONS[i].table, MIGRATIONS[i].column);
+    }
+    return true;
+}
+
 rc store_open(const char *path, bool full_sync, store **out)
 {
     if (store_mkdir_parent(path) != RC_OK) {
@@ -190,7 +245,8 @@ rc store_open(const char *path, bool full_sync, store **out)
         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
           "PRAGMA wal_autocheckpoint=0;";
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
+        !store_migrate(s->db))
         goto fail;
     for (int i = 0; i < ST__COUNT; i++)
         if (sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -291,12 +347,21 @@ rc store_append(store *s, const stored_msg *m)
     if (m->cid != NULL)
         sqlite3_bind_text(st, 6, m->cid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, m->ts);
+    if (m->type != NULL) {
+        sqlite3_bind_text(st, 8, m->type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, (sqlite3_int64)m->size);
+        if (m->filename != NULL)
+            sqlite3_bind_text(st, 10, m->filename, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 11, m->data, m->size, SQLITE_STATIC);
+    }
     return store_exec(s, st, "append");
 }
 
-/* Steps through rows of the message columns, calling fn for each. */
-static rc store_rows(store *s, sqlite3_stmt *st, store_msg_fn fn, void *arg,
-                     long *rows, const char *what)
+/* Steps through rows of the message columns (MSG_COLS), calling fn (or
+ * until, which may stop the walk) for each. */
+static rc store_rows_until(store *s, sqlite3_stmt *st, store_msg_fn fn,
+                           store_msg_until_fn until, void *arg, long *rows,
+                           const char *what)
 {
     int r;
     long n = 0;
@@ -313,13 +378,32 @@ static rc store_rows(store *s, sqlite3_stmt *st, store_msg_fn fn, void *arg,
         };
         if (m.text == NULL)
             m.text = "";
+        m.type = (const char *)sqlite3_column_text(st, 7);
+        if (m.type != NULL) {
+            m.size = (size_t)sqlite3_column_int64(st, 8);
+            m.filename = (const char *)sqlite3_column_text(st, 9);
+            m.data = sqlite3_column_blob(st, 10);
+            if (m.data != NULL)
+                m.size = (size_t)sqlite3_column_bytes(st, 10);
+        }
         n++;
-        fn(arg, &m);
+        if (until != NULL && !until(arg, &m)) {
+            r = SQLITE_DONE;
+            break;
+        }
+        if (fn != NULL)
+            fn(arg, &m);
     }
     sqlite3_reset(st);
     if (rows)
         *rows = n;
     return r == SQLITE_DONE ? RC_OK : store_fail(s, what);
+}
+
+static rc store_rows(store *s, sqlite3_stmt *st, store_msg_fn fn, void *arg,
+                     long *rows, const char *what)
+{
+    return store_rows_until(s, st, fn, NULL, arg, rows, what);
 }
 
 rc store_find_cid(store *s, const char *uid, const char *cid, int64_t min_ts,
@@ -381,6 +465,29 @@ rc store_before(store *s, const char *room, uint64_t before, long limit,
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return store_fail(s, "has_before");
     *more = step == SQLITE_ROW;
+    return RC_OK;
+}
+
+rc store_newest(store *s, const char *room, uint64_t before, long limit,
+                store_msg_until_fn fn, void *arg)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_NEWEST);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
+    sqlite3_bind_int64(st, 3, limit);
+    return store_rows_until(s, st, NULL, fn, arg, NULL, "newest");
+}
+
+rc store_has_before(store *s, const char *room, uint64_t before, bool *yes)
+{
+    sqlite3_stmt *h = store_stmt(s, ST_HAS_BEFORE);
+    sqlite3_bind_text(h, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(h, 2, (sqlite3_int64)before);
+    int step = sqlite3_step(h);
+    sqlite3_reset(h);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return store_fail(s, "has_before");
+    *yes = step == SQLITE_ROW;
     return RC_OK;
 }
 

@@ -26,9 +26,17 @@ typedef struct stored_msg {
     size_t text_len;
     const char *cid; /* client id, or NULL */
     int64_t ts;      /* ms since epoch */
+    /* A binary message has a type (text is then "" and unused); its payload
+     * is data[0..size), NULL once deleted. filename may be NULL. */
+    const char *type;
+    const void *data;
+    size_t size;
+    const char *filename;
 } stored_msg;
 
 typedef void (*store_msg_fn)(void *arg, const stored_msg *m);
+/* The same, returning false to stop at this row. */
+typedef bool (*store_msg_until_fn)(void *arg, const stored_msg *m);
 typedef void (*store_member_fn)(void *arg, const char *uid, const char *name,
                                 uint64_t last_seen);
 
@@ -59,6 +67,13 @@ rc store_after(store *s, const char *room, uint64_t after, long limit,
  * whether older ones exist. */
 rc store_before(store *s, const char *room, uint64_t before, long limit,
                 store_msg_fn fn, void *arg, bool *more);
+
+/* Messages with seq < before, newest first, at most limit, until fn
+ * returns false (history under a byte budget). */
+rc store_newest(store *s, const char *room, uint64_t before, long limit,
+                store_msg_until_fn fn, void *arg);
+/* Whether the room holds a message with seq < before. */
+rc store_has_before(store *s, const char *room, uint64_t before, bool *yes);
 
 rc store_members(store *s, const char *room, store_member_fn fn, void *arg);
 rc store_member_put(store *s, const char *room, const char *uid,

@@ -37,7 +37,8 @@
 #include "rc.h"
 
 #define WIRE_VERSION 1
-#define WIRE_MAX_MSG (64u << 20) /* nng RECVMAXSZ on both sides */
+#define WIRE_MAX_MSG (128u << 20) /* nng RECVMAXSZ on both sides: room for
+                                     a few 16 MiB history answers at once */
 #define WIRE_STR_MAX (16u << 20)
 
 enum wire_kind {

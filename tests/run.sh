@@ -71,7 +71,7 @@ fi
 if want fuzz; then
     echo "=== fuzz smoke"
     fpass=0; ffail=0
-    for t in frame json wire config jwt; do
+    for t in frame json wire config jwt binary; do
         if make -s --no-print-directory -C "$ROOT/tests/fuzz" "smoke-$t"; then
             fpass=$((fpass + 1))
         else

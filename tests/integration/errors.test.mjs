@@ -73,9 +73,10 @@ test('bad frames: bad_json, bad_request, unknown_event, unsupported', { timeout:
   }
   await expectError(c, { event: 'dance', id: 'u-1' }, 'unknown_event', { id: 'u-1', what: 'unknown event with id' });
 
-  // Binary frame: unsupported, and otherwise ignored (not processed).
+  // A binary frame that is not a binary chat message (no 4-byte header
+  // length): bad_json, and otherwise ignored (not processed).
   c.sendBinary(Buffer.from('{"event":"heartbeat","message":"ping"}'));
-  expectFields(await c.next('error'), { event: 'error', code: 'unsupported' }, 'binary frame');
+  expectFields(await c.next('error'), { event: 'error', code: 'bad_json' }, 'binary frame');
   await c.ping();
   assert.deepEqual(c.pending('heartbeat'), [], 'the binary frame was not processed');
 

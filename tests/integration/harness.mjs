@@ -411,6 +411,33 @@ export async function getMetrics(gw) {
 // ---------------------------------------------------------------------------
 // WebSocket client
 
+/** A binary WebSocket message as a frame: a binary chat message's header
+ *  fields (PROTOCOL.md "Binary messages") plus `__binary` (the first bytes
+ *  in hex) and a non-enumerable `payload` (a Buffer); anything else only
+ *  `__binary`. */
+export function decodeBinary(data) {
+  const f = { __binary: data.toString('hex').slice(0, 200) };
+  if (data.length >= 4) {
+    const n = data.readUInt32BE(0);
+    if (n >= 1 && 4 + n <= data.length) {
+      try {
+        Object.assign(f, JSON.parse(data.subarray(4, 4 + n).toString()));
+        Object.defineProperty(f, 'payload', { value: data.subarray(4 + n), enumerable: false });
+      } catch { /* not that layout: hex only */ }
+    }
+  }
+  return f;
+}
+
+/** Encodes a binary chat message: 4-byte big-endian header length, the
+ *  header (an object, or a string sent as is), then the payload. */
+export function encodeBinary(header, payload) {
+  const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(h.length);
+  return Buffer.concat([len, h, Buffer.from(payload)]);
+}
+
 function describeFrame(f) {
   const s = JSON.stringify(f);
   return s.length > 300 ? s.slice(0, 300) + '...' : s;
@@ -456,7 +483,7 @@ export class Client {
     ws.on('pong', () => { this.pongs++; if (this.pongWaiter) this.pongWaiter(); });
     ws.on('message', (data, isBinary) => {
       let f;
-      if (isBinary) f = { __binary: data.toString('hex').slice(0, 200) };
+      if (isBinary) f = decodeBinary(data);
       else {
         const text = data.toString();
         try { f = JSON.parse(text); } catch { f = { __raw: text }; }

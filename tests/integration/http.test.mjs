@@ -97,7 +97,7 @@ test('welcome frame fields, enter without uid uses welcome.uid, heartbeats', { t
   const gwd = await startGateway(broker);
   const d = await connect(gwd, { label: 'defaults' });
   expectFields(d.welcome, { protocol: 1, auth: 'none', heartbeat_ms: 25000 }, 'welcome (defaults)');
-  expectFields(d.welcome.limits || {}, { max_frame_bytes: 65536, max_message_bytes: 16384, rate_per_s: 50 }, 'welcome.limits (defaults)');
+  expectFields(d.welcome.limits || {}, { max_frame_bytes: 65536, max_message_bytes: 16384, max_binary_bytes: 1048576, rate_per_s: 50 }, 'welcome.limits (defaults)');
 
   // enter without uid: the welcome uid is used.
   a.send({ event: 'enter', room: 'hello', name: 'Ann' });

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { startBroker, startGateway, connect, expectFields, rawUpgrade } from './harness.mjs';
 import { rawOpen, rawConnect, OP, RSV1, RSV2, RSV3, closePayload } from './rawws.mjs';
 
-const LIMITS = { max_frame_bytes: 4096, max_message_bytes: 1024, rate_per_s: 5000 };
+const LIMITS = { max_frame_bytes: 4096, max_message_bytes: 1024, max_binary_bytes: 8192, rate_per_s: 5000 };
 const PING_EV = '{"event":"heartbeat","message":"ping"}';
 
 let freshCount = 0;
@@ -113,8 +113,8 @@ test('message size: over max_frame_bytes closes with 1009, as one frame or as fr
   await badInput(gw, 'one text frame of 20000 bytes', 1009, (ws) => {
     ws.sendText(`{"event":"heartbeat","message":"ping","pad":"${'x'.repeat(20000)}"}`);
   });
-  await badInput(gw, 'one binary frame of 5000 bytes', 1009, (ws) => {
-    ws.sendBinary(Buffer.alloc(5000, 1));
+  await badInput(gw, 'one binary frame of 8193 bytes (over max_binary_bytes)', 1009, (ws) => {
+    ws.sendBinary(Buffer.alloc(8193, 1));
   });
   await badInput(gw, '3 fragments of 2000 bytes (6000 together)', 1009, (ws) => {
     const chunk = 'p'.repeat(2000);
@@ -240,15 +240,16 @@ test('ping frames get pongs with the same payload; binary frames get unsupported
   await ws.next({ event: 'heartbeat', message: 'pong' });
   assert.deepEqual(ws.pending((f) => f.event === 'error'), [], 'an unsolicited pong is no error');
 
-  // Binary: `error` unsupported, the connection stays open, the content is
-  // not processed.
+  // Binary frames that are not binary chat messages (their first 4 bytes
+  // are no valid header length): `error` bad_json, the connection stays
+  // open, the content is not processed.
   ws.sendBinary(PING_EV);
-  expectFields(await ws.next((f) => f.event !== 'heartbeat' || f.message !== 'ping'), { event: 'error', code: 'unsupported' }, 'binary frame');
+  expectFields(await ws.next((f) => f.event !== 'heartbeat' || f.message !== 'ping'), { event: 'error', code: 'bad_json' }, 'binary frame');
   ws.sendBinary(Buffer.from([0, 1, 2, 0xff]));
-  expectFields(await ws.next('error'), { code: 'unsupported' }, 'binary frame with non-UTF-8 bytes');
+  expectFields(await ws.next('error'), { code: 'bad_json' }, 'binary frame with non-UTF-8 bytes');
   // A fragmented binary message: one error.
   ws.sendFragments([Buffer.from([1, 2]), Buffer.from([3]), Buffer.from([4])], { opcode: OP.BINARY });
-  expectFields(await ws.next('error'), { code: 'unsupported' }, 'fragmented binary message');
+  expectFields(await ws.next('error'), { code: 'bad_json' }, 'fragmented binary message');
   ws.sendText(PING_EV);
   await ws.next({ event: 'heartbeat', message: 'pong' });
   await new Promise((r) => setTimeout(r, 200));
