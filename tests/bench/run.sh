@@ -12,6 +12,7 @@
 #   store  several rooms of one member each, senders at full speed:
 #          acknowledged = stored (the broker stores before delivering)
 #   idle   10,000 idle connections on a fresh process, memory per connection
+#   webhooks  fan-out with a dead webhook backend next to none (webhooks.sh)
 #
 # Knobs (environment): BENCH_DURATION (s, default 10), BENCH_HALF_ROUNDS (3),
 # BENCH_HALF_DURATION (s, 5), BENCH_MEMBERS (100), BENCH_BIG_MEMBERS (1000),
@@ -422,6 +423,16 @@ if [ -n "$BK_PID" ]; then
     tail -n 5 "$TMP/broker.log" "$TMP/gateway.log" 2>/dev/null | sed 's/^/    /'
 fi
 say ""
+
+# --------------------------------------------------------------------- webhooks
+
+# Fan-out with a dead webhook backend next to none: its own script, fresh
+# brokers per round, after everything above has stopped. BENCH_HOOKS=0
+# skips it.
+if [ "${BENCH_HOOKS:-1}" = 1 ]; then
+    sh "$BENCH/webhooks.sh"
+    say ""
+fi
 
 # --------------------------------------------------------------------- summary
 

@@ -5,14 +5,19 @@
 // a receiver that answers 500, hangs, or is down for a while gets every
 // event afterwards; events pending when the broker is SIGKILLed are sent
 // after its restart; webhook_max_pending drops the oldest and counts them;
-// SIGTERM ends the broker promptly while a request hangs; bad config keys.
+// SIGTERM ends the broker promptly while a request hangs; an https://
+// backend with an untrusted certificate gets nothing; bad config keys.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import {
   startBroker, restartBroker, startGateway, connect, stop, getMetrics, metric,
-  waitFor, freePort, runCli, sleep,
+  waitFor, freePort, runCli, sleep, tempDir, ROOT,
 } from './harness.mjs';
 
 const SECRET = 'hook-secret-0123';
@@ -262,6 +267,36 @@ test('SIGTERM ends the broker promptly while a request hangs; the event is sent 
   await waitFor(() => unique(rx2.events).length >= 1, { what: 'the event after the restart', timeoutMs: 30000 });
   assert.equal(unique(rx2.events)[0].message, 'm1');
   assert.equal(unique(rx2.events)[0].hook_id, JSON.parse(rx.requests[0].raw).events[0].hook_id, 'the same hook_id');
+});
+
+function haveOpenssl() {
+  try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; }
+}
+
+test('an https:// backend whose certificate is not trusted gets nothing (TLS verification is on)', { timeout: 60000 }, async (t) => {
+  if (!haveOpenssl()) { t.skip('openssl not installed (make test installs it)'); return; }
+  const dir = tempDir('roomcast-hook-tls-');
+  execFileSync('sh', [path.join(ROOT, 'etc', 'make-cert.sh'), dir], { stdio: 'ignore' });
+  const port = await freePort();
+  let handled = 0, refusedHandshakes = 0;
+  const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'roomcast.key')),
+    cert: fs.readFileSync(path.join(dir, 'roomcast.crt')) }, (req, res) => { handled++; res.writeHead(204).end(); });
+  server.on('tlsClientError', () => { refusedHandshakes++; });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  try {
+    const broker = await startBroker({ webhook_url: `https://localhost:${port}/hook`, webhook_secret: SECRET });
+    const gw = await startGateway(broker);
+    const a = await connect(gw);
+    await a.enter('tls', 'A', { uid: 'a' });
+    await waitFor(async () => (await figures(gw)).failed >= 1 && refusedHandshakes >= 1,
+      { what: 'a failed attempt on the self-signed certificate' });
+    assert.equal(handled, 0, 'no request got through');
+    assert.equal((await figures(gw)).pending, 1);
+    assert.match(broker.proc.stderr, /event=webhook_failed .*(certificate|SSL)/i);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 test('bad webhook keys are refused at start with status 2', async () => {
