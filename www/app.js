@@ -12,6 +12,7 @@ const el = {
   joinHint: $('join-hint'), rooms: $('rooms'), members: $('members'), membersPanel: $('members-panel'),
   membersToggle: $('members-toggle'), roomTitle: $('room-title'), counts: $('counts'), banner: $('banner'),
   log: $('log'), empty: $('empty'), jump: $('jump'), composer: $('composer'), message: $('message'),
+  attach: $('attach'),
   send: $('send'), toasts: $('toasts'),
 };
 
@@ -232,6 +233,7 @@ function renderActive() {
   const r = rooms.get(active);
   el.message.disabled = !r;
   el.send.disabled = !r;
+  el.attach.disabled = !r;
   el.message.placeholder = r ? `Message #${r.room}` : 'Enter a room to start chatting';
   el.roomTitle.textContent = r ? `#${r.room}` : 'No room yet';
   el.membersToggle.hidden = !r;
@@ -348,11 +350,78 @@ function messageEl(m) {
     meta.append(you);
   }
   meta.append(' ', timeEl(m.ts));
+  if (m.binary && m.payload) {
+    li.append(meta, fileEl(m));
+    return li;
+  }
   const body = document.createElement('p');
   body.className = 'body';
   body.append(richText(String(m.message)));
   li.append(meta, body);
   return li;
+}
+
+// ---- pictures and files ---------------------------------------------------------
+
+// Shown inline: raster formats only. SVG can carry script, so it is a
+// download like any other file, and nothing received is ever parsed as HTML.
+const PICTURE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+
+function formatSize(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB`;
+  return `${(n / 1048576).toFixed(1)} MB`;
+}
+
+/** A binary message as DOM: a picture, or a download link with its size. */
+function fileEl(m) {
+  const type = String(m.type || '').toLowerCase();
+  const picture = PICTURE_TYPES.has(type);
+  // A picture's blob keeps its type (an <img> never runs script); any other
+  // payload is served as opaque bytes, so opening it cannot render HTML.
+  const url = URL.createObjectURL(new Blob([m.payload], { type: picture ? type : 'application/octet-stream' }));
+  const name = typeof m.filename === 'string' && m.filename ? m.filename : null;
+  const div = document.createElement('div');
+  div.className = 'body file';
+  if (picture) {
+    const img = document.createElement('img');
+    img.alt = name || 'image';
+    img.src = url;
+    img.decoding = 'async';
+    div.append(img);
+  } else {
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name || 'file';
+    a.textContent = name || 'file';
+    a.rel = 'noopener';
+    const size = document.createElement('span');
+    size.className = 'size';
+    size.textContent = ` (${formatSize(Number(m.size) || m.payload.byteLength)})`;
+    div.append(a, size);
+  }
+  return div;
+}
+
+/** Sends files to the active room; refuses ones over max_binary_bytes. */
+function sendFiles(files) {
+  const room = active;
+  if (!room) { toast('Enter a room first, then attach a file.', 'warn'); return; }
+  for (const file of files) {
+    const label = file.name || 'That file';
+    const big = client.binaryTooLarge(file.size, { type: file.type, filename: file.name });
+    if (big) {
+      const max = Number(client.limits.max_binary_bytes) || 1048576;
+      toast(`${label} is too large to send (${formatSize(file.size)}; the limit is ${formatSize(max)}).`, 'warn');
+      continue;
+    }
+    if (file.size === 0) { toast(`${label} is empty.`, 'warn'); continue; }
+    try {
+      client.sendBinary(room, file, { filename: file.name, type: file.type });
+    } catch (e) {
+      toast(`Could not send: ${e.message}`, 'warn');
+    }
+  }
 }
 
 /** Add messages (any order) to a room; returns how many were new to the page. */
@@ -710,7 +779,8 @@ client.on('pending', (p) => {
     if (liveTimer) setTimeout(() => dropPending(r, p.id), 0); else dropPending(r, p.id);
     return;
   }
-  showPending(p.room, p.id, p.message, p.state, p.error);
+  const text = p.binary ? `${p.filename || 'file'} (${formatSize(p.size || 0)})` : p.message;
+  showPending(p.room, p.id, text, p.state, p.error);
 });
 
 client.on('enter', (e) => {
@@ -847,6 +917,35 @@ el.message.addEventListener('keydown', (ev) => {
   }
 });
 el.message.addEventListener('input', autoGrow);
+
+el.attach.addEventListener('change', () => {
+  const files = [...el.attach.files];
+  el.attach.value = ''; // the same file can be chosen again
+  sendFiles(files);
+  el.message.focus();
+});
+el.message.addEventListener('paste', (ev) => {
+  const files = [...(ev.clipboardData?.files || [])];
+  if (!files.length) return;
+  ev.preventDefault();
+  sendFiles(files);
+});
+// Dropping files anywhere on the conversation or the composer sends them.
+for (const zone of [el.log, el.composer]) {
+  zone.addEventListener('dragover', (ev) => {
+    if (!ev.dataTransfer || ![...ev.dataTransfer.types].includes('Files')) return;
+    ev.preventDefault();
+    el.log.classList.add('dragging');
+  });
+  zone.addEventListener('dragleave', () => el.log.classList.remove('dragging'));
+  zone.addEventListener('drop', (ev) => {
+    el.log.classList.remove('dragging');
+    const files = [...(ev.dataTransfer?.files || [])];
+    if (!files.length) return;
+    ev.preventDefault();
+    sendFiles(files);
+  });
+}
 
 el.log.addEventListener('scroll', () => {
   if (nearBottom()) el.jump.hidden = true;

@@ -45,6 +45,70 @@ export function newMessageId() {
   return s;
 }
 
+// ---- binary messages (PROTOCOL.md "Binary messages") ------------------------
+
+const MIME_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/;
+const DEFAULT_TYPE = 'application/octet-stream';
+// File names: no path separators and no control characters.
+const FILENAME_BAD_RE = /[/\\\u0000-\u001f\u007f-\u009f]/g;
+
+/** A MIME type the protocol takes (`word/word`, at most 127 bytes), from
+ *  anything a Blob may carry (`text/plain;charset=utf-8`); null if none. */
+export function cleanType(type) {
+  if (typeof type !== 'string') return null;
+  const t = type.split(';')[0].trim();
+  return t.length <= 127 && MIME_RE.test(t) ? t : null;
+}
+
+/** A file name the protocol takes (1-255 bytes of UTF-8, no `/`, `\` or
+ *  control characters): bad characters become `_`, long names are cut
+ *  (keeping the extension); null for an empty name. */
+export function cleanFilename(name) {
+  if (typeof name !== 'string' || !name) return null;
+  let n = name.replace(FILENAME_BAD_RE, '_');
+  while (byteLength(n) > 255) {
+    const dot = n.lastIndexOf('.');
+    const ext = dot > 0 && n.length - dot <= 16 ? n.slice(dot) : '';
+    n = [...n.slice(0, n.length - ext.length)].slice(0, -1).join('') + ext;
+  }
+  return n || null;
+}
+
+/** Encodes a binary chat message: 4-byte big-endian header length, the JSON
+ *  header, the payload (an ArrayBuffer or a typed array). Returns an ArrayBuffer. */
+export function encodeBinaryMessage(header, payload) {
+  const h = encoder.encode(JSON.stringify(header));
+  const p = payload instanceof ArrayBuffer ? new Uint8Array(payload)
+    : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+  const out = new Uint8Array(4 + h.length + p.length);
+  new DataView(out.buffer).setUint32(0, h.length);
+  out.set(h, 4);
+  out.set(p, 4 + h.length);
+  return out.buffer;
+}
+
+/** Decodes a binary chat message from the server: its header fields plus
+ *  `binary: true` and `payload` (an ArrayBuffer); null if it is not one. */
+export function decodeBinaryMessage(data) {
+  const u = data instanceof ArrayBuffer ? new Uint8Array(data)
+    : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+  if (!u || u.length < 4) return null;
+  const n = new DataView(u.buffer, u.byteOffset, u.byteLength).getUint32(0);
+  if (n < 1 || 4 + n > u.length) return null;
+  let h;
+  try { h = JSON.parse(new TextDecoder().decode(u.subarray(4, 4 + n))); } catch { return null; }
+  if (!h || typeof h !== 'object' || Array.isArray(h)) return null;
+  const payload = u.slice(4 + n).buffer;
+  return { ...h, binary: true, payload };
+}
+
+function base64ToBuffer(b64) {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out.buffer;
+}
+
 export function isValidRoom(room) {
   return typeof room === 'string' && ROOM_RE.test(room);
 }
@@ -130,7 +194,7 @@ export class RoomcastClient {
     this.auth = null;          // welcome.auth: 'none' | 'jwt'
     this.authed = false;
     this.authName = null;
-    this.limits = { max_frame_bytes: 65536, max_message_bytes: 16384, rate_per_s: 50 };
+    this.limits = { max_frame_bytes: 65536, max_message_bytes: 16384, max_binary_bytes: 1048576, rate_per_s: 50 };
     this.heartbeatMs = DEFAULT_HEARTBEAT_MS;
 
     this._listeners = new Map();
@@ -150,6 +214,7 @@ export class RoomcastClient {
     this.name = null;
     this.rooms = new Map();    // room -> {name, uid?, seq, joined, initial, since, replayed, minReplay, seen:Set, requests:[], retries, enterTimer}
     this.outbox = [];          // [{room, id, message, t, gen, retryAt}]
+    this._binOut = [];         // binary messages not yet stored (memory only): [{room, id, type, filename, size, bytes, gen, retryAt, failed}]
     this._leaving = new Map(); // room -> last seq: rooms left while disconnected (enter+leave on reconnect)
     this._load();
 
@@ -294,14 +359,85 @@ export class RoomcastClient {
     return item.id;
   }
 
+  /**
+   * Whether a binary message of `size` payload bytes (with this type and
+   * file name) would be over `limits.max_binary_bytes`: null when it fits,
+   * else {code: 'too_large', message}.
+   */
+  binaryTooLarge(size, { type, filename } = {}) {
+    const max = Number(this.limits.max_binary_bytes) || 1048576;
+    const header = { event: 'message', room: 'r'.repeat(64), id: 'i'.repeat(32), type: cleanType(type) || DEFAULT_TYPE };
+    const fn = cleanFilename(filename);
+    if (fn) header.filename = fn;
+    const total = 4 + byteLength(JSON.stringify(header)) + size;
+    return total > max ? { code: 'too_large', message: `too large: ${total} bytes with its header, at most ${max}` } : null;
+  }
+
+  /**
+   * Send a picture or a file (a Blob, File, ArrayBuffer or typed array) as a
+   * binary message. `type` defaults to the Blob's type (else
+   * application/octet-stream), `filename` to a File's name. Returns its
+   * client id; like send(), it is resent with the same id after a reconnect
+   * (kept in memory only, not in storage). A payload over
+   * `max_binary_bytes` fails at once with `too_large`, nothing sent.
+   */
+  sendBinary(room, data, { type, filename, id } = {}) {
+    if (!this.rooms.has(room)) throw new Error(`not in room ${room}`);
+    const isBlob = typeof Blob !== 'undefined' && data instanceof Blob;
+    if (!isBlob && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) throw new TypeError('sendBinary takes a Blob or an ArrayBuffer');
+    const size = isBlob ? data.size : data.byteLength;
+    const item = {
+      room, id: id || newMessageId(), type: cleanType(type) || cleanType(isBlob ? data.type : null) || DEFAULT_TYPE,
+      filename: cleanFilename(filename ?? (isBlob ? data.name : null)), size, bytes: null, gen: 0, retryAt: 0, failed: false,
+    };
+    const info = (state, extra) => ({ room, id: item.id, message: item.filename || '', binary: true, type: item.type,
+      filename: item.filename, size, state, ...(extra || {}) });
+    const bad = size === 0 ? { code: 'bad_request', message: 'the file is empty' }
+      : this.binaryTooLarge(size, item);
+    if (bad) {
+      this._emit('pending', info('failed', { error: bad }));
+      this._emit('error', { ...bad, id: item.id, room });
+      return item.id;
+    }
+    this._binOut.push(item);
+    const ready = (buf) => { item.bytes = buf; this._flushOutbox(); };
+    if (isBlob) {
+      data.arrayBuffer().then(ready, () => {
+        this._binOut = this._binOut.filter((m) => m !== item);
+        this._emit('pending', info('failed', { error: { code: 'read_failed', message: 'the file could not be read' } }));
+      });
+    } else {
+      ready(data instanceof ArrayBuffer ? data.slice(0) : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+    }
+    const r = this.rooms.get(room);
+    this._emit('pending', info(this._ready() && r.joined ? 'sending' : 'queued'));
+    return item.id;
+  }
+
+  _binInfo(item, state, extra) {
+    return { room: item.room, id: item.id, message: item.filename || '', binary: true, type: item.type,
+      filename: item.filename, size: item.size, state, ...(extra || {}) };
+  }
+
   /** Drop a queued or failed message from the outbox (it will not be sent). */
   discard(id) {
     const i = this.outbox.findIndex((m) => m.id === id);
     if (i >= 0) { this.outbox.splice(i, 1); this._save(); }
+    this._binOut = this._binOut.filter((m) => m.id !== id);
   }
 
   /** Try a failed message again (same id, so never stored twice). */
   retry(id) {
+    const bin = this._binOut.find((m) => m.id === id);
+    if (bin) {
+      bin.gen = 0;
+      bin.retryAt = 0;
+      bin.failed = false;
+      const br = this.rooms.get(bin.room);
+      this._emit('pending', this._binInfo(bin, this._ready() && br && br.joined ? 'sending' : 'queued'));
+      this._flushOutbox();
+      return id;
+    }
     const item = this.outbox.find((m) => m.id === id);
     if (!item) return null;
     item.gen = 0;
@@ -394,6 +530,8 @@ export class RoomcastClient {
     this.authed = false;
     this._lastRx = Date.now();
     this._sendQueue = [];
+    // Binary messages arrive as ArrayBuffers: decoded at once, in order.
+    try { ws.binaryType = 'arraybuffer'; } catch { /* a runtime without it */ }
     ws.onmessage = (ev) => { if (gen === this._gen) this._onFrame(ev.data); };
     ws.onclose = (ev) => { if (gen === this._gen) this._onClose(ev.code, ev.reason); };
     // An error is always followed by a close event; that is where we react.
@@ -438,6 +576,7 @@ export class RoomcastClient {
       r.requests = r.requests.filter((q) => !q.sent);
     }
     for (const m of this.outbox) m.gen = 0;
+    for (const m of this._binOut) m.gen = 0;
   }
 
   _onClose(code, reason) {
@@ -525,7 +664,11 @@ export class RoomcastClient {
 
   _onFrame(data) {
     this._lastRx = Date.now();
-    if (typeof data !== 'string') return;
+    if (typeof data !== 'string') {
+      const b = decodeBinaryMessage(data);
+      if (b && b.event === 'message' && typeof b.room === 'string') this._onMessage(b);
+      return;
+    }
     let f;
     try { f = JSON.parse(data); } catch { return; }
     if (!f || typeof f !== 'object' || typeof f.event !== 'string') return;
@@ -660,6 +803,12 @@ export class RoomcastClient {
   }
 
   _acked(id, seq) {
+    const b = this._binOut.findIndex((m) => m.id === id);
+    if (b >= 0) {
+      const [item] = this._binOut.splice(b, 1);
+      this._emit('pending', this._binInfo(item, 'sent', { seq }));
+      return;
+    }
     const i = this.outbox.findIndex((m) => m.id === id);
     if (i < 0) return;
     const [item] = this.outbox.splice(i, 1);
@@ -727,6 +876,7 @@ export class RoomcastClient {
     for (const q of r.requests) q.resolve(null);
     this.rooms.delete(room);
     this.outbox = this.outbox.filter((m) => m.room !== room);
+    this._binOut = this._binOut.filter((m) => m.room !== room);
     this._save();
   }
 
@@ -747,7 +897,14 @@ export class RoomcastClient {
       if (!m || !Number.isInteger(m.seq) || r.seen.has(m.seq)) continue;
       r.seen.add(m.seq);
       if (this.uid != null && m.uid === this.uid && m.id) this._acked(m.id, m.seq);
-      fresh.push({ ...m, room: f.room, own: this.uid != null && m.uid === this.uid });
+      const x = { ...m, room: f.room, own: this.uid != null && m.uid === this.uid };
+      if (typeof m.data === 'string' && typeof m.type === 'string') {
+        // A binary message: its payload as an ArrayBuffer, like a live one.
+        try { x.payload = base64ToBuffer(m.data); } catch { continue; }
+        x.binary = true;
+        delete x.data;
+      }
+      fresh.push(x);
     }
     fresh.sort((a, b) => a.seq - b.seq);
     const data = { room: f.room, messages: fresh, more: !!f.more, before: q ? q.frame.before : undefined,
@@ -759,7 +916,12 @@ export class RoomcastClient {
   _onError(f) {
     const code = String(f.code || 'error');
     const out = { code, message: String(f.message || code) };
-    if (f.id != null) {
+    const bin = f.id != null ? this._binOut.find((m) => m.id === f.id) : null;
+    if (bin) {
+      out.id = f.id;
+      out.room = bin.room;
+      this._binaryFailed(bin, code, out);
+    } else if (f.id != null) {
       out.id = f.id;
       const item = this.outbox.find((m) => m.id === f.id);
       if (item) {
@@ -792,6 +954,23 @@ export class RoomcastClient {
 
   _unconfirmedEnters() {
     return [...this.rooms].filter(([, r]) => !r.joined && r.enterTimer).map(([room]) => room);
+  }
+
+  _binaryFailed(item, code, err) {
+    item.gen = 0;
+    if (RETRYABLE.has(code)) {
+      item.retryAt = Date.now() + (code === 'rate_limited' ? 1000 : 3000);
+      this._emit('pending', this._binInfo(item, 'queued', { error: err }));
+      this._scheduleFlush(item.retryAt - Date.now());
+      return;
+    }
+    if (code === 'not_in_room' && this.rooms.has(item.room)) {
+      this._emit('pending', this._binInfo(item, 'queued', { error: err }));
+      if (this._ready() && this.rooms.get(item.room).joined) this._sendEnter(item.room);
+      return;
+    }
+    item.failed = true;
+    this._emit('pending', this._binInfo(item, 'failed', { error: err }));
   }
 
   _messageFailed(item, code, err) {
@@ -872,7 +1051,7 @@ export class RoomcastClient {
 
   _raw(frame) {
     if (!this._isOpen()) return false;
-    const urgent = frame.event === 'heartbeat' || frame.event === 'auth';
+    const urgent = !(frame instanceof ArrayBuffer) && (frame.event === 'heartbeat' || frame.event === 'auth');
     if (!urgent && (this._sendQueue.length || !this._take())) {
       this._sendQueue.push(frame);
       this._scheduleFlush(Math.ceil(1000 / this._rate()));
@@ -880,7 +1059,7 @@ export class RoomcastClient {
     }
     if (urgent) this._take();
     try {
-      this._ws.send(JSON.stringify(frame));
+      this._ws.send(frame instanceof ArrayBuffer ? frame : JSON.stringify(frame));
     } catch {
       return false;
     }
@@ -899,7 +1078,7 @@ export class RoomcastClient {
     if (!this._isOpen()) return;
     while (this._sendQueue.length && this._take()) {
       const frame = this._sendQueue.shift();
-      try { this._ws.send(JSON.stringify(frame)); } catch { return; }
+      try { this._ws.send(frame instanceof ArrayBuffer ? frame : JSON.stringify(frame)); } catch { return; }
     }
     if (this._sendQueue.length) this._scheduleFlush(Math.ceil(1000 / this._rate()));
     else this._flushOutbox();
@@ -941,6 +1120,17 @@ export class RoomcastClient {
       this._raw({ event: 'message', room: item.room, message: item.message, id: item.id });
       this._emit('pending', { room: item.room, id: item.id, message: item.message, state: 'sending' });
     }
+    for (const item of this._binOut) {
+      if (item.failed || !item.bytes || item.gen === this._gen) continue;
+      const r = this.rooms.get(item.room);
+      if (!r || !r.joined) continue;
+      if (item.retryAt > now) { wait = Math.min(wait ?? Infinity, item.retryAt - now); continue; }
+      item.gen = this._gen;
+      const header = { event: 'message', room: item.room, id: item.id, type: item.type };
+      if (item.filename) header.filename = item.filename;
+      this._raw(encodeBinaryMessage(header, item.bytes));
+      this._emit('pending', this._binInfo(item, 'sending'));
+    }
     if (wait != null) this._scheduleFlush(wait);
   }
 
@@ -948,6 +1138,7 @@ export class RoomcastClient {
     for (const m of this.outbox) {
       if (!m.failed) this._emit('pending', { room: m.room, id: m.id, message: m.message, state: 'queued' });
     }
+    for (const m of this._binOut) if (!m.failed) this._emit('pending', this._binInfo(m, 'queued'));
   }
 
   // ---- persistence -------------------------------------------------------------
