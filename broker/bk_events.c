@@ -21,6 +21,7 @@
 #include "wire.h"
 
 #define BROKER_TEXT_MAX (1u << 20) /* gateways enforce the configured cap */
+#define STORAGE_DOWN "storage cannot take writes now; nothing was stored"
 
 struct events {
     const config *cfg;
@@ -139,12 +140,15 @@ static void send_noauth(events *ev, bk_conn *c, const char *why)
 
 /* --- state helpers ----------------------------------------------------- */
 
+/* Opens the round's transaction; when storage refuses writes (it failed
+ * and has not recovered yet) tells c `unavailable`, which the client may
+ * retry with the same id. */
 static bool db_begin(events *ev, bk_conn *c, const char *id)
 {
     if (store_begin(ev->st) == RC_OK)
         return true;
     if (c != NULL)
-        send_error(ev, c, RC_INTERNAL, "storage failed", id);
+        send_error(ev, c, RC_UNAVAILABLE, STORAGE_DOWN, id);
     return false;
 }
 
@@ -156,18 +160,26 @@ static void add_member_row(void *arg, const char *uid, const char *name,
         LOG(LOG_ERROR, "event=member_load reason=\"out of memory\"");
 }
 
-/* The room, loaded from storage on first use. */
-static room *room_get(events *ev, const char *name)
+/* The room, loaded from storage on first use. A room whose load failed is
+ * not kept: with last_seq 0 its next message would reuse a seq.
+ * RC_NOMEM or RC_UNAVAILABLE (storage could not be read). */
+static rc room_get(events *ev, const char *name, room **out)
 {
     room *rm = rooms_find(ev->rooms, name);
-    if (rm != NULL)
-        return rm;
+    if (rm != NULL) {
+        *out = rm;
+        return RC_OK;
+    }
     if (rooms_add(ev->rooms, name, &rm) != RC_OK)
-        return NULL;
+        return RC_NOMEM;
     if (store_room_seq(ev->st, name, &rm->last_seq) != RC_OK ||
-        store_members(ev->st, name, add_member_row, rm) != RC_OK)
+        store_members(ev->st, name, add_member_row, rm) != RC_OK) {
         LOG(LOG_ERROR, "event=room_load room=%s", name);
-    return rm;
+        rooms_evict(ev->rooms, rm);
+        return RC_UNAVAILABLE;
+    }
+    *out = rm;
+    return RC_OK;
 }
 
 /* The room `name` if c is present in it, else answers not_in_room. */
@@ -194,8 +206,13 @@ static void go_offline(events *ev, presence *p)
     if (!presence_del(p))
         return;
     m->last_seen = rm->last_seq;
+    /* Storage down: the closed connection still goes offline (memory
+     * only; storage keeps an older last_seen, which replays a little more
+     * later). A failed put fails the round's commit, which is handled
+     * there (bk_outage.c). */
     if (db_begin(ev, NULL, NULL))
-        store_member_put(ev->st, rm->name, m->uid, m->name, m->last_seen);
+        (void)store_member_put(ev->st, rm->name, m->uid, m->name,
+                               m->last_seen);
     to_room(rm, 0, 0, render_presence(ev, "out", rm, m, false, false));
     to_hooks(ev, rm, "out", &ev->out);
     rooms_evict(ev->rooms, rm); /* memory holds only rooms in use */
@@ -263,9 +280,10 @@ static bool replay(events *ev, room *rm, uint64_t from, bk_conn *c,
     if (rm->last_seq - from > cap)
         start = rm->last_seq - cap;
     replay_ctx ctx = {.ev = ev, .to_conn = c, .to_gw = gw};
-    if (start < rm->last_seq)
+    if (start < rm->last_seq &&
         store_after(ev->st, rm->name, start, (long)(rm->last_seq - start),
-                    replay_row, &ctx);
+                    replay_row, &ctx) != RC_OK)
+        ctx.rows = 0; /* a read failed: say `truncated`, history has it */
     wbuf_free(&ctx.buf);
     return start > from || (uint64_t)ctx.rows < rm->last_seq - start;
 }
@@ -312,23 +330,31 @@ static bool enter_identity(events *ev, bk_conn *c, enter_req *q)
     return true;
 }
 
-/* The member q->uid of rm, created or renamed as needed. */
-static member *enter_member(events *ev, bk_conn *c, room *rm,
+/* The member q->uid of rm, created or renamed as needed. Errors go to
+ * `tell` (NULL: registering again, where nobody asked; an existing member
+ * then keeps its stored name when storage refuses writes). */
+static member *enter_member(events *ev, bk_conn *tell, room *rm,
                             const enter_req *q, bool *is_new)
 {
     member *m = room_member(rm, q->uid);
     *is_new = m == NULL;
     if (m != NULL && strcmp(m->name, q->name) == 0)
         return m;
-    if (!db_begin(ev, c, NULL))
+    if (!db_begin(ev, tell, NULL))
+        return tell == NULL ? m : NULL;
+    if (store_member_put(ev->st, rm->name, q->uid, q->name,
+                         m != NULL ? m->last_seen : rm->last_seq) != RC_OK) {
+        if (tell != NULL)
+            send_error(ev, tell, RC_UNAVAILABLE, STORAGE_DOWN, NULL);
         return NULL;
+    }
     if (m == NULL && room_member_add(rm, q->uid, q->name, rm->last_seq,
                                      &m) != RC_OK) {
-        send_error(ev, c, RC_INTERNAL, "out of memory", NULL);
+        if (tell != NULL)
+            send_error(ev, tell, RC_INTERNAL, "out of memory", NULL);
         return NULL;
     }
     snprintf(m->name, sizeof m->name, "%s", q->name);
-    store_member_put(ev->st, rm->name, m->uid, m->name, m->last_seen);
     return m;
 }
 
@@ -341,9 +367,11 @@ static void on_enter(events *ev, bk_conn *c, enter_req *q)
     }
     if (!enter_identity(ev, c, q))
         return;
-    room *rm = room_get(ev, q->room);
-    if (rm == NULL) {
-        send_error(ev, c, RC_INTERNAL, "out of memory", NULL);
+    room *rm;
+    rc r = room_get(ev, q->room, &rm);
+    if (r != RC_OK) {
+        send_error(ev, c, r, r == RC_NOMEM ? "out of memory"
+                   : "storage cannot be read now", NULL);
         return;
     }
     presence *p = conn_presence(c, rm);
@@ -393,8 +421,8 @@ static void on_resume(events *ev, bk_conn *c, enter_req *q)
         !valid_uid(q->uid, strlen(q->uid)) ||
         !valid_name(q->name, strlen(q->name)) || q->since < 0)
         return;
-    room *rm = room_get(ev, q->room);
-    if (rm == NULL || conn_presence(c, rm) != NULL)
+    room *rm;
+    if (room_get(ev, q->room, &rm) != RC_OK || conn_presence(c, rm) != NULL)
         return;
     if (ev->jwt && (!c->authed || strcmp(c->claims.sub, q->uid) != 0))
         return;
@@ -402,7 +430,7 @@ static void on_resume(events *ev, bk_conn *c, enter_req *q)
     for (size_t i = 0; i < rm->ngws; i++)
         gw_new = gw_new && rm->gws[i].gw != c->gw;
     bool is_new, first;
-    member *m = enter_member(ev, c, rm, q, &is_new);
+    member *m = enter_member(ev, NULL, rm, q, &is_new);
     if (m == NULL || presence_add(c, rm, m, &first) != RC_OK)
         return;
     if (gw_new)
@@ -439,8 +467,14 @@ static void post_message(events *ev, bk_conn *c, presence *p, const char *id,
         bool found = false;
         ev->out_binary = false;
         wbuf_reset(&ev->out);
-        store_find_cid(ev->st, m->uid, id, ev->now - IDEMPOTENCY_MS,
-                       stored_copy, ev, &found);
+        if (store_find_cid(ev->st, m->uid, id, ev->now - IDEMPOTENCY_MS,
+                           stored_copy, ev, &found) != RC_OK) {
+            /* Unknown whether it is a resend: storing it could store it
+             * twice. The client sends it again. */
+            send_error(ev, c, RC_UNAVAILABLE, "storage cannot be read now; "
+                       "nothing was stored", id);
+            return;
+        }
         if (found) { /* a resend: the original back, nothing broadcast */
             (ev->out_binary ? link_out_conn_binary : link_out_conn)(
                 c->gw, c->id, ev->out.data, ev->out.len);
@@ -455,7 +489,7 @@ static void post_message(events *ev, bk_conn *c, presence *p, const char *id,
     sm.cid = id[0] ? id : NULL;
     sm.ts = ev->now;
     if (store_append(ev->st, &sm) != RC_OK) {
-        send_error(ev, c, RC_INTERNAL, "storage failed", id);
+        send_error(ev, c, RC_UNAVAILABLE, STORAGE_DOWN, id);
         return;
     }
     rm->last_seq = sm.seq;
@@ -525,6 +559,10 @@ static void on_leave(events *ev, bk_conn *c, const char *room_name)
         return;
     room *rm = p->room;
     member *m = p->member;
+    if (store_member_del(ev->st, rm->name, m->uid) != RC_OK) {
+        send_error(ev, c, RC_UNAVAILABLE, STORAGE_DOWN, NULL);
+        return;
+    }
     /* Counts as they are after the leave; the leaver hears it too. */
     wbuf_reset(&ev->out);
     render_counts(&ev->out, "leave", rm, m, rm->online - 1,
@@ -536,7 +574,6 @@ static void on_leave(events *ev, bk_conn *c, const char *room_name)
         link_out_part(q->conn->gw, q->conn->id, rm->name);
         presence_del(q);
     }
-    store_member_del(ev->st, rm->name, m->uid);
     room_member_del(rm, m);
     rooms_evict(ev->rooms, rm);
 }
@@ -680,8 +717,10 @@ static void run_record(events *ev, gateway *gw, const wire_event_rec *rec)
 }
 
 /* A record queued for an earlier broker (this gateway had not registered
- * with this one yet): the client hears `unavailable`, nothing is done. */
-static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec)
+ * with this one yet), or handled in a round whose commit failed: the
+ * client hears `unavailable`, nothing is done. */
+static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec,
+                          const char *why)
 {
     switch (rec->type) {
     case EV_AUTH:
@@ -692,8 +731,7 @@ static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec)
     case EV_WHO:
     case EV_HISTORY: {
         bk_conn tmp = {.gw = gw, .id = rec->conn};
-        send_error(ev, &tmp, RC_UNAVAILABLE, "the broker restarted; nothing "
-                   "was stored", rec->id);
+        send_error(ev, &tmp, RC_UNAVAILABLE, why, rec->id);
         break;
     }
     default:
@@ -716,7 +754,11 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
     uint64_t instance = rbuf_u64(&r);
     uint64_t epoch = rbuf_u64(&r);
     if (r.failed || idlen == 0 || idlen > GATEWAY_ID_MAX) {
-        LOG(LOG_WARN, "event=bad_envelope reason=\"bad gateway id\"");
+        static bool logged; /* once: such a gateway sends all the time */
+        if (!logged)
+            LOG(LOG_WARN, "event=bad_envelope reason=\"bad gateway id\" "
+                "id_bytes=%zu max=%d", idlen, GATEWAY_ID_MAX);
+        logged = true;
         return 0;
     }
     gateway *gw;
@@ -743,7 +785,31 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
         if (current)
             run_record(ev, gw, &rec);
         else
-            refuse_record(ev, gw, &rec);
+            refuse_record(ev, gw, &rec, "the broker restarted; nothing was "
+                          "stored");
     }
     return n;
+}
+
+void events_refuse(events *ev, nng_msg *msg, const char *why)
+{
+    rbuf r;
+    enum wire_kind kind;
+    rbuf_init(&r, nng_msg_body(msg), nng_msg_len(msg));
+    if (rbuf_header(&r, &kind) != RC_OK || kind != WIRE_EVENTS)
+        return;
+    size_t idlen;
+    const char *gw_id = rbuf_str(&r, &idlen);
+    uint64_t instance = rbuf_u64(&r);
+    uint64_t epoch = rbuf_u64(&r);
+    if (r.failed || idlen == 0 || idlen > GATEWAY_ID_MAX)
+        return;
+    (void)epoch; /* records of an earlier epoch were refused, and those
+                  * answers were dropped with the rest: refuse them again */
+    gateway *gw = link_find_gateway(ev->link, gw_id, instance);
+    if (gw == NULL)
+        return; /* it left during the round: nobody to tell */
+    wire_event_rec rec;
+    while (r.left > 0 && wire_event_read(&r, &rec))
+        refuse_record(ev, gw, &rec, why);
 }

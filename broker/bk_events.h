@@ -30,6 +30,11 @@ void events_free(events *ev); /* NULL ok */
 /* Handles one events message (borrowed). Returns the records handled. */
 long events_handle(events *ev, nng_msg *msg, int64_t now_ms);
 
+/* After the commit of the round that handled msg (borrowed) failed, and
+ * before the epoch changes: every request in it is answered `unavailable`
+ * with `why` (their other answers were dropped with the staged records). */
+void events_refuse(events *ev, nng_msg *msg, const char *why);
+
 /* link_gone_fn: every connection of gw goes offline (`out` events). */
 void events_gone(void *ev, gateway *gw);
 

@@ -100,6 +100,8 @@ static void link_arrived(bk_link *l, nng_aio *aio, nng_socket sock, msgq *q)
     if (err == 0) {
         nng_msg *m = nng_aio_get_msg(aio);
         pthread_mutex_lock(&l->lock);
+        /* The events queue has room for EVENTS_QUEUE_MAX from the start
+         * (link_open), so an events message is never dropped here. */
         bool ok = msgq_push(q, m);
         if (q == &l->events && q->count >= EVENTS_QUEUE_MAX) {
             /* The broker is behind: stop taking events, so nng's buffers
@@ -110,7 +112,9 @@ static void link_arrived(bk_link *l, nng_aio *aio, nng_socket sock, msgq *q)
         pthread_cond_signal(&l->wake);
         pthread_mutex_unlock(&l->lock);
         if (!ok) {
-            LOG(LOG_ERROR, "event=link_drop reason=\"out of memory\"");
+            /* Only a poll can get here: its gateway times out and polls
+             * again (POLL_TIMEOUT_MS); nothing it is owed is lost. */
+            LOG(LOG_ERROR, "event=poll_dropped reason=\"out of memory\"");
             nng_msg_free(m);
         }
     }
@@ -159,7 +163,16 @@ rc link_open(const config *cfg, link_gone_fn gone, void *gone_arg,
     l->epoch = random_u64();
     l->gone = gone;
     l->gone_arg = gone_arg;
+    /* The whole events queue up front: a message taken from nng always has
+     * a place (the queue stops receiving when full). */
+    l->events.items = malloc(EVENTS_QUEUE_MAX * sizeof *l->events.items);
+    if (l->events.items == NULL) {
+        free(l);
+        return RC_NOMEM;
+    }
+    l->events.cap = EVENTS_QUEUE_MAX;
     if (nng_pull0_open(&l->pull) != 0 || nng_rep0_open_raw(&l->rep) != 0) {
+        free(l->events.items);
         free(l);
         return RC_IO;
     }
@@ -173,6 +186,7 @@ rc link_open(const config *cfg, link_gone_fn gone, void *gone_arg,
         link_listen(l->rep, cfg->fanout_url, 4096) != RC_OK) {
         nng_close(l->pull);
         nng_close(l->rep);
+        free(l->events.items);
         free(l);
         return RC_IO;
     }
@@ -441,6 +455,7 @@ static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
     } else if (nng_sendmsg(l->rep, rep, 0) != 0) {
         nng_msg_free(rep); /* the gateway polls again; nothing is lost */
     }
+    gw->tell_epoch = false;
     if (kind == WIRE_FANOUT) {
         gw->sent_upto = gw->next;
         gw->sent_bytes = gw->out.len;
@@ -466,6 +481,16 @@ static void link_reset(bk_link *l, gateway *gw, nng_msg *req)
     gw->staged_n = gw->base = gw->next = gw->sent_upto = 0;
     gw->sent_bytes = 0;
     link_reply(l, gw, req, WIRE_RESET);
+}
+
+/* The gateway has everything up to sent_upto: drop it from out. */
+static void link_ack(gateway *gw)
+{
+    memmove(gw->out.data, gw->out.data + gw->sent_bytes,
+            gw->out.len - gw->sent_bytes);
+    gw->out.len -= gw->sent_bytes;
+    gw->base = gw->sent_upto;
+    gw->sent_bytes = 0;
 }
 
 static void link_poll(bk_link *l, nng_msg *req, int64_t now)
@@ -499,16 +524,16 @@ static void link_poll(bk_link *l, nng_msg *req, int64_t now)
             link_reset(l, gw, req);
             return;
         }
-        if (acked == gw->sent_upto && acked > gw->base) {
-            memmove(gw->out.data, gw->out.data + gw->sent_bytes,
-                    gw->out.len - gw->sent_bytes);
-            gw->out.len -= gw->sent_bytes;
-            gw->base = gw->sent_upto;
-            gw->sent_bytes = 0;
-        }
+        if (acked == gw->sent_upto && acked > gw->base)
+            link_ack(gw);
     } else {
-        /* First contact, or a gateway of an earlier broker: answer at once
-         * so it learns this epoch (and registers again if it had one). */
+        /* First contact, or a gateway of an earlier broker (or of this
+         * one before link_new_epoch): answer at once so it learns this
+         * epoch (and registers again if it had one). A record this broker
+         * keeps took its acknowledgement in this same stream: take it, or
+         * the reply would repeat what the gateway already applied. */
+        if (!created && acked == gw->sent_upto && acked > gw->base)
+            link_ack(gw);
         link_reply(l, gw, req, WIRE_FANOUT);
         return;
     }
@@ -544,7 +569,7 @@ void link_publish(bk_link *l)
                 continue;
             }
         }
-        if (gw->parked != NULL && gw->next > gw->base)
+        if (gw->parked != NULL && (gw->next > gw->base || gw->tell_epoch))
             link_reply_parked(l, gw);
         gw = next;
     }
@@ -563,4 +588,37 @@ void link_serve(bk_link *l, int64_t now)
     for (gateway *gw = l->gateways; gw != NULL; gw = gw->next_gw)
         if (gw->parked != NULL && now - gw->parked_ms >= KEEPALIVE_MS)
             link_reply_parked(l, gw);
+}
+
+bool link_has_events(bk_link *l)
+{
+    pthread_mutex_lock(&l->lock);
+    bool any = l->events.count > 0;
+    pthread_mutex_unlock(&l->lock);
+    return any;
+}
+
+gateway *link_find_gateway(bk_link *l, const char *id, uint64_t instance)
+{
+    gateway *gw = link_find(l, id);
+    return gw != NULL && gw->instance == instance ? gw : NULL;
+}
+
+void link_forget_staged(bk_link *l)
+{
+    for (gateway *gw = l->gateways; gw != NULL; gw = gw->next_gw) {
+        wbuf_reset(&gw->staged);
+        gw->staged_n = 0;
+    }
+}
+
+void link_new_epoch(bk_link *l)
+{
+    uint64_t e;
+    do
+        e = random_u64();
+    while (e == l->epoch);
+    l->epoch = e;
+    for (gateway *gw = l->gateways; gw != NULL; gw = gw->next_gw)
+        gw->tell_epoch = true;
 }

@@ -44,6 +44,7 @@ struct gateway {
     nng_msg *parked;     /* the gateway's poll, waiting for records */
     int64_t parked_ms;
     bool reset;          /* stream lost: answer its next poll with a reset */
+    bool tell_epoch;     /* the epoch changed: answer its parked poll now */
     struct gateway *next_gw;
 };
 
@@ -97,6 +98,20 @@ void link_out_close(gateway *gw, uint64_t conn, uint64_t code);
  * [a-z0-9_] (borrowed for the link's life); at most WIRE_STATS_MAX. */
 void link_stat_set(bk_link *l, const char *name, enum wire_stat_kind kind,
                    uint64_t value);
+
+/* An events message is waiting (link_take_event would give one). */
+bool link_has_events(bk_link *l);
+/* The gateway record for (id, instance), or NULL; never creates one. */
+gateway *link_find_gateway(bk_link *l, const char *id, uint64_t instance);
+
+/* After a failed commit: drops every gateway's staged records (nothing of
+ * that round may leave), ... */
+void link_forget_staged(bk_link *l);
+/* ... and changes the epoch, so every gateway registers its connections
+ * again (the broker's memory starts over from storage) while events it
+ * sent before learning the new epoch are refused with `unavailable`.
+ * Records already published stay queued and are delivered first. */
+void link_new_epoch(bk_link *l);
 
 /* Makes staged records visible and answers parked polls. */
 void link_publish(bk_link *l);

@@ -5,7 +5,9 @@
  * one open SQLite transaction, commit, and only then publish the staged
  * fan-out to the gateways' polls. Group commit keeps storage ahead of load
  * (SQLite's single-row commits top out near 20k/s) without ever letting a
- * copy out before its message is stored. */
+ * copy out before its message is stored. A commit that fails undoes its
+ * round and the broker carries on (bk_outage.c). Retention runs a bounded
+ * step inside each round's transaction. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "bk_events.h"
 #include "bk_hooks.h"
 #include "bk_link.h"
+#include "bk_outage.h"
 #include "bk_rooms.h"
 #include "bk_store.h"
 #include "clock.h"
@@ -22,19 +25,19 @@
 
 #define RETENTION_EVERY_MS (60 * 1000)
 #define ROUND_WAIT_MS 100
+#define STOP_DRAIN_MS 2000 /* finishing what arrived before a stop */
 
-static void retention(const config *cfg, store *st)
+static void retention_start(const config *cfg, store *st)
 {
     int64_t min_ts = 0;
     if (cfg->retention_days > 0)
         min_ts = clock_wall_ms() - cfg->retention_days * 86400000LL;
-    if (store_retention(st, cfg->retention_messages, min_ts) != RC_OK)
-        LOG(LOG_WARN, "event=retention_failed");
+    store_retention_start(st, cfg->retention_messages, min_ts);
 }
 
-/* One round; false when storage failed and the broker must stop. */
+/* One round; false when the broker must stop (no memory to go on). */
 static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
-                       hooks *h)
+                       hooks *h, outage *o)
 {
     link_wait(l, ROUND_WAIT_MS);
     int64_t wall = clock_wall_ms(), mono = clock_mono_ms();
@@ -42,7 +45,7 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
     nng_msg *m;
     while (records < cfg->commit_batch && (m = link_take_event(l)) != NULL) {
         records += events_handle(ev, m, wall);
-        nng_msg_free(m);
+        outage_keep(o, m);
     }
     gateway *gw;
     while ((gw = link_expired(l, mono, cfg->gateway_timeout_ms)) != NULL) {
@@ -50,18 +53,19 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
         events_gone(ev, gw);
         link_drop(l, gw);
     }
+    long deleted;
+    if (store_ok(st) && store_retention_active(st) &&
+        store_retention_step(st, &deleted) != RC_OK)
+        LOG(LOG_DEBUG, "event=retention_step_failed");
     hooks_round(h); /* webhook acks and drops, in this transaction */
-    if (store_commit(st) != RC_OK) {
-        /* Memory now runs ahead of the disk; restarting from the disk is
-         * the only consistent state (gateways re-register by themselves). */
-        LOG(LOG_ERROR, "event=commit_failed action=exit");
+    if (!outage_commit(o, mono))
         return false;
-    }
     link_publish(l);
     link_stat_set(l, "broker_messages_stored_total", STAT_COUNTER,
                   events_messages_stored(ev));
     hooks_committed(h, l, wall);
     link_serve(l, mono);
+    outage_tick(o, clock_mono_ms(), wall);
     return true;
 }
 
@@ -78,38 +82,45 @@ int main(int argc, char **argv)
     events *ev = NULL;
     bk_link *l = NULL;
     hooks *h = NULL;
+    outage *o = NULL;
     int status = 1;
     if (rm == NULL || store_open(cfg.db, strcmp(cfg.db_sync, "full") == 0, &st) != RC_OK)
         goto done;
-    retention(&cfg, st);
     if (hooks_open(&cfg, st, &h) != RC_OK ||
         events_new(&cfg, st, rm, &ev) != RC_OK ||
         link_open(&cfg, events_gone, ev, &l) != RC_OK)
         goto done;
     events_set_link(ev, l);
     events_set_hooks(ev, h);
+    if (outage_new(st, rm, ev, l, &o) != RC_OK)
+        goto done;
     LOG(LOG_INFO, "event=ready db=%s events_url=%s fanout_url=%s auth=%s",
         cfg.db, cfg.events_url, cfg.fanout_url, cfg.auth);
+    retention_start(&cfg, st);
     int64_t last_retention = clock_mono_ms();
     status = 0;
     while (!proc_stopping) {
-        if (!round_once(&cfg, ev, st, l, h)) {
+        if (!round_once(&cfg, ev, st, l, h, o)) {
             status = 1;
             break;
         }
         if (clock_mono_ms() - last_retention > RETENTION_EVERY_MS) {
-            retention(&cfg, st);
+            retention_start(&cfg, st);
             last_retention = clock_mono_ms();
         }
     }
     if (status == 0) {
-        /* Finish what has arrived, then close the database cleanly. */
-        while (link_take_event(l) != NULL && round_once(&cfg, ev, st, l, h))
-            ;
+        /* Finish what has arrived (bounded: gateways may still be
+         * sending), then close the database cleanly. */
+        int64_t until = clock_mono_ms() + STOP_DRAIN_MS;
+        while (link_has_events(l) && clock_mono_ms() < until)
+            if (!round_once(&cfg, ev, st, l, h, o))
+                break;
         LOG(LOG_INFO, "event=stopping stored=%llu",
             (unsigned long long)events_messages_stored(ev));
     }
 done:
+    outage_free(o);
     hooks_close(h); /* before store_close: it uses the store's connection */
     link_close(l);
     events_free(ev);

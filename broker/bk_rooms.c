@@ -54,6 +54,21 @@ void rooms_free(rooms *r)
     free(r);
 }
 
+rc rooms_clear(rooms *r)
+{
+    map *rooms_map = map_new(), *conns_map = map_new();
+    if (rooms_map == NULL || conns_map == NULL) {
+        map_free(rooms_map, NULL);
+        map_free(conns_map, NULL);
+        return RC_NOMEM;
+    }
+    map_free(r->conns, conn_free);
+    map_free(r->rooms, room_free);
+    r->rooms = rooms_map;
+    r->conns = conns_map;
+    return RC_OK;
+}
+
 room *rooms_find(rooms *r, const char *name)
 {
     return map_get(r->rooms, name, strlen(name));

@@ -68,6 +68,11 @@ struct bk_conn {
 rooms *rooms_new(void); /* NULL without memory */
 void rooms_free(rooms *r); /* NULL ok; frees everything */
 
+/* Forgets every room, member, connection and presence (what storage holds
+ * is loaded again on use; gateways register their connections again).
+ * RC_NOMEM leaves everything as it was. */
+rc rooms_clear(rooms *r);
+
 room *rooms_find(rooms *r, const char *name);
 /* Frees rm when no connection is present in it: storage has everything
  * (its seq and members), and it is loaded again on its next use. Returns

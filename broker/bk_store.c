@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -94,11 +95,40 @@ static const struct {
 };
 
 #define CHECKPOINT_EVERY_MS 200
+/* Retention touches at most this many rows per step (one step a round), so
+ * no round waits for a sweep of the whole database. */
+#define RETENTION_STEP_ROWS 500
+/* Rooms the count rule looks at per step, when they have nothing to go. */
+#define RETENTION_STEP_ROOMS 64
+
+/* The row a probe writes to learn whether storage takes writes again. */
+static const char PROBE_SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, ts INTEGER "
+    "NOT NULL);";
+
+struct store;
+static bool store_identity(struct store *s, bool record);
 
 struct store {
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
     bool in_txn;
+    /* Storage health (see "Storage failures" below). */
+    char *path;
+    dev_t dev;        /* the database file's identity at open */
+    ino_t ino;
+    bool down;        /* a commit failed; writes are refused until a probe */
+    bool txn_failed;  /* a write of the open transaction failed */
+    uint64_t errors;  /* failed storage operations */
+    char last_error[160];
+    long retention_budget; /* rows a retention step may touch */
+    struct retention_pass {
+        bool active;
+        bool by_age_done;
+        char cursor[128]; /* the last room looked at by the count rule */
+        long keep;
+        int64_t min_ts;
+    } ret;
     /* the checkpointer thread */
     sqlite3 *ckpt_db;
     pthread_t ckpt_thread;
@@ -111,6 +141,7 @@ struct store {
 static void *checkpointer(void *arg)
 {
     store *s = arg;
+    bool failing = false;
     pthread_mutex_lock(&s->ckpt_lock);
     while (!s->ckpt_stop) {
         struct timespec ts;
@@ -125,11 +156,19 @@ static void *checkpointer(void *arg)
             break;
         pthread_mutex_unlock(&s->ckpt_lock);
         int log = 0, done = 0;
+        /* One line when checkpoints start failing (a full disk fails every
+         * one of them), one when they work again. */
         if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL,
                                       SQLITE_CHECKPOINT_PASSIVE, &log,
-                                      &done) != SQLITE_OK)
-            LOG(LOG_WARN, "event=checkpoint_failed error=\"%s\"",
-                sqlite3_errmsg(s->ckpt_db));
+                                      &done) != SQLITE_OK) {
+            if (!failing)
+                LOG(LOG_WARN, "event=checkpoint_failed error=\"%s\"",
+                    sqlite3_errmsg(s->ckpt_db));
+            failing = true;
+        } else if (failing) {
+            LOG(LOG_INFO, "event=checkpoint_ok");
+            failing = false;
+        }
         pthread_mutex_lock(&s->ckpt_lock);
     }
     pthread_mutex_unlock(&s->ckpt_lock);
@@ -167,8 +206,23 @@ static void store_stop_checkpointer(store *s)
 
 static rc store_fail(store *s, const char *what)
 {
-    LOG(LOG_ERROR, "event=db_error op=%s error=\"%s\"", what,
-        sqlite3_errmsg(s->db));
+    s->errors++;
+    snprintf(s->last_error, sizeof s->last_error, "%s", sqlite3_errmsg(s->db));
+    LOG(LOG_ERROR, "event=db_error op=%s error=\"%s\"", what, s->last_error);
+    return RC_DB;
+}
+
+/* A write of the open transaction failed: the whole transaction is lost
+ * (SQLite may already have rolled it back, and later statements would then
+ * run outside any transaction), so every later write of it is refused and
+ * store_commit rolls back. Logged once per outage by the caller of
+ * store_commit, not here: a full disk fails every write. */
+static rc store_write_failed(store *s, const char *what)
+{
+    s->errors++;
+    s->txn_failed = s->in_txn;
+    snprintf(s->last_error, sizeof s->last_error, "%s: %s", what,
+             sqlite3_errmsg(s->db));
     return RC_DB;
 }
 
@@ -252,6 +306,10 @@ rc store_open(const char *path, bool full_sync, store **out)
         if (sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &s->st[i], NULL) != SQLITE_OK)
             goto fail;
+    if (sqlite3_exec(s->db, PROBE_SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
+        (s->path = strdup(path)) == NULL || !store_identity(s, true))
+        goto fail;
+    s->retention_budget = RETENTION_STEP_ROWS;
     if (store_start_checkpointer(s, path) != RC_OK)
         goto fail;
     *out = s;
@@ -277,6 +335,7 @@ void store_close(store *s)
                                   NULL, NULL);
         sqlite3_close(s->db);
     }
+    free(s->path);
     free(s);
 }
 
@@ -287,8 +346,15 @@ struct sqlite3 *store_sqlite(store *s)
 
 rc store_begin(store *s)
 {
-    if (s->in_txn)
-        return RC_OK;
+    if (s->in_txn) {
+        /* A write elsewhere (bk_hooks.c) may have failed and SQLite rolled
+         * the transaction back: what follows must not autocommit. */
+        if (sqlite3_get_autocommit(s->db))
+            s->txn_failed = true;
+        return s->txn_failed ? RC_UNAVAILABLE : RC_OK;
+    }
+    if (s->down)
+        return RC_UNAVAILABLE;
     if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return store_fail(s, "begin");
     s->in_txn = true;
@@ -299,11 +365,28 @@ rc store_commit(store *s)
 {
     if (!s->in_txn)
         return RC_OK;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc r = store_fail(s, "commit");
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    bool ok = !s->txn_failed;
+    if (ok && !store_identity(s, false)) {
+        /* SQLite in WAL mode goes on writing to a file that was removed
+         * or replaced: those commits would vanish at the next start. */
+        s->errors++;
+        snprintf(s->last_error, sizeof s->last_error,
+                 "commit: the database file was removed or replaced");
+        ok = false;
+    }
+    if (ok && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        s->errors++;
+        snprintf(s->last_error, sizeof s->last_error, "commit: %s",
+                 sqlite3_errmsg(s->db));
+        ok = false;
+    }
+    if (!ok) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         s->in_txn = false;
-        return r;
+        s->txn_failed = false;
+        s->down = true;
+        return RC_DB;
     }
     s->in_txn = false;
     return RC_OK;
@@ -317,12 +400,17 @@ static sqlite3_stmt *store_stmt(store *s, int which)
     return st;
 }
 
-/* Runs a statement that returns no rows. */
-static rc store_exec(store *s, sqlite3_stmt *st, const char *what)
+/* Runs a write: in the open transaction unless it failed, or on its own
+ * (autocommit, tests) unless the store is down. */
+static rc store_write(store *s, sqlite3_stmt *st, const char *what)
 {
+    if (s->in_txn && sqlite3_get_autocommit(s->db))
+        s->txn_failed = true; /* SQLite rolled it back after an error */
+    if (s->txn_failed || (!s->in_txn && s->down))
+        return RC_UNAVAILABLE;
     int r = sqlite3_step(st);
     sqlite3_reset(st);
-    return r == SQLITE_DONE ? RC_OK : store_fail(s, what);
+    return r == SQLITE_DONE ? RC_OK : store_write_failed(s, what);
 }
 
 rc store_room_seq(store *s, const char *room, uint64_t *seq)
@@ -354,7 +442,7 @@ rc store_append(store *s, const stored_msg *m)
             sqlite3_bind_text(st, 10, m->filename, -1, SQLITE_STATIC);
         sqlite3_bind_blob64(st, 11, m->data, m->size, SQLITE_STATIC);
     }
-    return store_exec(s, st, "append");
+    return store_write(s, st, "append");
 }
 
 /* Steps through rows of the message columns (MSG_COLS), calling fn (or
@@ -512,7 +600,7 @@ rc store_member_put(store *s, const char *room, const char *uid,
     sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)last_seen);
-    return store_exec(s, st, "member_put");
+    return store_write(s, st, "member_put");
 }
 
 rc store_member_del(store *s, const char *room, const char *uid)
@@ -520,30 +608,221 @@ rc store_member_del(store *s, const char *room, const char *uid)
     sqlite3_stmt *st = store_stmt(s, ST_MEMBER_DEL);
     sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-    return store_exec(s, st, "member_del");
+    return store_write(s, st, "member_del");
+}
+
+/* --- storage failures ----------------------------------------------- */
+
+/* Is the file at s->path still the one opened? With record, remembers it. */
+static bool store_identity(store *s, bool record)
+{
+    struct stat st;
+    if (stat(s->path, &st) != 0)
+        return false;
+    if (record) {
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+    }
+    return st.st_dev == s->dev && st.st_ino == s->ino;
+}
+
+bool store_ok(const store *s)
+{
+    return !s->down;
+}
+
+uint64_t store_errors(const store *s)
+{
+    return s->errors;
+}
+
+const char *store_last_error(const store *s)
+{
+    return s->last_error;
+}
+
+rc store_probe(store *s, int64_t now_ms)
+{
+    if (!s->down)
+        return RC_OK;
+    if (s->in_txn || !store_identity(s, false))
+        return RC_UNAVAILABLE;
+    char sql[128];
+    snprintf(sql, sizeof sql, "BEGIN; INSERT OR REPLACE INTO probe(id,ts) "
+             "VALUES(1,%lld); COMMIT;", (long long)now_ms);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return RC_UNAVAILABLE;
+    }
+    s->down = false;
+    return RC_OK;
+}
+
+/* --- retention, in steps ------------------------------------------------ */
+
+void store_retention_start(store *s, long keep, int64_t min_ts)
+{
+    if (s->ret.active)
+        return;
+    s->ret = (struct retention_pass){.active = true, .keep = keep,
+                                     .min_ts = min_ts};
+}
+
+bool store_retention_active(const store *s)
+{
+    return s->ret.active;
+}
+
+void store_retention_budget(store *s, long rows)
+{
+    s->retention_budget = rows > 0 ? rows : RETENTION_STEP_ROWS;
+}
+
+/* Runs one prepared-on-the-fly statement with up to three bindings
+ * (text room, then integers); returns the rows it changed or -1. */
+static long retention_exec(store *s, const char *sql, const char *room,
+                           int64_t a, int64_t b)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return store_write_failed(s, "retention"), -1;
+    int i = 1;
+    if (room != NULL)
+        sqlite3_bind_text(st, i++, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, i++, a);
+    sqlite3_bind_int64(st, i, b);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return store_write_failed(s, "retention"), -1;
+    return (long)sqlite3_changes(s->db);
+}
+
+/* The age rule: the oldest rows past min_ts, at most `budget` of them; the
+ * rooms they belong to remember their counter first. */
+static long retention_by_age(store *s, long budget)
+{
+    static const char keep_seq[] =
+        "INSERT INTO rooms(room,last_seq) SELECT b.room,(SELECT max(seq) "
+        "FROM messages m WHERE m.room=b.room) FROM (SELECT DISTINCT room FROM "
+        "(SELECT room FROM messages WHERE ts<?1 ORDER BY ts LIMIT ?2)) b "
+        "WHERE true ON CONFLICT(room) DO UPDATE SET "
+        "last_seq=max(last_seq,excluded.last_seq)";
+    static const char del[] =
+        "DELETE FROM messages WHERE (room,seq) IN (SELECT room,seq FROM "
+        "messages WHERE ts<?1 ORDER BY ts LIMIT ?2)";
+    if (retention_exec(s, keep_seq, NULL, s->ret.min_ts, budget) < 0)
+        return -1;
+    return retention_exec(s, del, NULL, s->ret.min_ts, budget);
+}
+
+/* The count rule, room by room from the cursor: rows of a room beyond its
+ * newest `keep`, at most `budget` rows in all. Returns the rows deleted, or
+ * -1; sets *done when every room has been looked at. */
+static long retention_by_count(store *s, long budget, bool *done)
+{
+    static const char next_room[] =
+        "SELECT room,max(seq) FROM messages WHERE room=(SELECT room FROM "
+        "messages WHERE room>?1 ORDER BY room LIMIT 1)";
+    static const char room_min[] =
+        "SELECT min(seq) FROM messages WHERE room=?1";
+    static const char keep_seq[] =
+        "INSERT INTO rooms(room,last_seq) VALUES(?1,?2) ON CONFLICT(room) DO "
+        "UPDATE SET last_seq=max(last_seq,?2)";
+    static const char del[] =
+        "DELETE FROM messages WHERE room=?1 AND seq IN (SELECT seq FROM "
+        "messages WHERE room=?1 AND seq<=?2 ORDER BY seq LIMIT ?3)";
+    long deleted = 0;
+    *done = false;
+    for (int rooms = 0; rooms < RETENTION_STEP_ROOMS && deleted < budget;
+         rooms++) {
+        sqlite3_stmt *st;
+        char room[sizeof s->ret.cursor];
+        int64_t max_seq = 0, min_seq = 0;
+        if (sqlite3_prepare_v2(s->db, next_room, -1, &st, NULL) != SQLITE_OK)
+            return store_write_failed(s, "retention"), -1;
+        sqlite3_bind_text(st, 1, s->ret.cursor, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        const unsigned char *name = r == SQLITE_ROW ? sqlite3_column_text(st, 0)
+                                                    : NULL;
+        if (name != NULL)
+            snprintf(room, sizeof room, "%s", (const char *)name);
+        max_seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+        sqlite3_finalize(st);
+        if (r != SQLITE_ROW)
+            return store_write_failed(s, "retention"), -1;
+        if (name == NULL) {
+            *done = true;
+            return deleted;
+        }
+        if (sqlite3_prepare_v2(s->db, room_min, -1, &st, NULL) != SQLITE_OK)
+            return store_write_failed(s, "retention"), -1;
+        sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            min_seq = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        int64_t upto = max_seq - s->ret.keep;
+        if (upto >= min_seq) {
+            if (retention_exec(s, keep_seq, room, max_seq, 0) < 0)
+                return -1;
+            long want = budget - deleted;
+            long n = retention_exec(s, del, room, upto, want);
+            if (n < 0)
+                return -1;
+            deleted += n;
+            if (n == want)
+                return deleted; /* maybe more of this room: next step */
+        }
+        snprintf(s->ret.cursor, sizeof s->ret.cursor, "%s", room);
+    }
+    return deleted;
+}
+
+rc store_retention_step(store *s, long *deleted)
+{
+    *deleted = 0;
+    if (!s->ret.active)
+        return RC_OK;
+    rc r = store_begin(s);
+    if (r != RC_OK)
+        return r;
+    long budget = s->retention_budget, n;
+    if (!s->ret.by_age_done) {
+        n = s->ret.min_ts > 0 ? retention_by_age(s, budget) : 0;
+        if (n < 0)
+            return RC_DB;
+        *deleted = n;
+        if (n < budget)
+            s->ret.by_age_done = true;
+        return RC_OK;
+    }
+    bool done;
+    n = retention_by_count(s, budget, &done);
+    if (n < 0)
+        return RC_DB;
+    *deleted = n;
+    if (done)
+        s->ret.active = false;
+    return RC_OK;
 }
 
 rc store_retention(store *s, long keep, int64_t min_ts)
 {
-    if (s->in_txn)
+    if (s->in_txn || s->ret.active)
         return RC_INTERNAL;
-    /* Remember every room's counter before its newest rows may go. */
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "BEGIN;"
-             "INSERT INTO rooms(room,last_seq) SELECT room,max(seq) FROM "
-             "messages GROUP BY room ON CONFLICT(room) DO UPDATE SET "
-             "last_seq=max(last_seq,excluded.last_seq);"
-             "DELETE FROM messages WHERE ts<%lld;"
-             "DELETE FROM messages WHERE (room,seq) IN (SELECT m.room,m.seq "
-             "FROM messages m JOIN rooms r ON r.room=m.room "
-             "WHERE m.seq<=r.last_seq-%ld);"
-             "COMMIT;",
-             (long long)min_ts, keep);
-    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        rc r = store_fail(s, "retention");
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return r;
+    store_retention_start(s, keep, min_ts);
+    while (s->ret.active) {
+        long n;
+        rc r = store_retention_step(s, &n);
+        if (r == RC_OK)
+            r = store_commit(s);
+        if (r != RC_OK) {
+            s->ret.active = false;
+            if (s->in_txn)
+                store_commit(s); /* rolls back */
+            return r;
+        }
     }
     return RC_OK;
 }
