@@ -17,7 +17,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
   startBroker, restartBroker, startGateway, connect, stop, getMetrics, metric,
-  waitFor, freePort, runCli, sleep, tempDir, ROOT,
+  waitFor, freePort, runCli, sleep, tempDir, ROOT, encodeBinary,
 } from './harness.mjs';
 
 const SECRET = 'hook-secret-0123';
@@ -128,6 +128,32 @@ test('signed requests carry the events members saw, in their order, each with a 
   assert.equal(f.dropped, 0);
   assert.equal(f.failed, 0);
   assert.equal(f.oldest, 0);
+});
+
+test('a binary message is sent without its payload, with type and size, in seq order among text', { timeout: 60000 }, async () => {
+  const rx = await receiver();
+  const broker = await startBroker({ webhook_url: rx.url, webhook_secret: SECRET, webhook_events: 'message' });
+  const gw = await startGateway(broker);
+  const a = await connect(gw);
+  await a.enter('bin', 'A', { uid: 'a' });
+  a.send({ event: 'message', room: 'bin', message: 'before', id: 't1' });
+  await a.next({ event: 'message', message: 'before' });
+  a.sendBinary(encodeBinary({ event: 'message', room: 'bin', id: 'b1', type: 'image/png', filename: 'cat.png' },
+    Buffer.alloc(3000, 7)));
+  a.sendBinary(encodeBinary({ event: 'message', room: 'bin' }, Buffer.from('xyz')));
+  a.send({ event: 'message', room: 'bin', message: 'after', id: 't2' });
+  await a.next({ event: 'message', message: 'after' });
+  await waitFor(() => unique(rx.events).length >= 4, { what: '4 events' });
+  const [t1, b1, b2, t2] = unique(rx.events);
+  assert.deepEqual([t1.seq, b1.seq, b2.seq, t2.seq], [1, 2, 3, 4]);
+  assert.equal(t1.message, 'before');
+  assert.equal(t2.message, 'after');
+  assert.deepEqual(strip(b1), { event: 'message', room: 'bin', uid: 'a', name: 'A', seq: 2, ts: b1.ts, id: 'b1',
+    type: 'image/png', size: 3000, filename: 'cat.png' });
+  assert.equal(b2.type, 'application/octet-stream');
+  assert.equal(b2.size, 3);
+  for (const b of [b1, b2]) assert.ok(!('message' in b) && !('data' in b), JSON.stringify(b));
+  for (const q of rx.requests) assert.ok(q.raw.length < 3000, 'no payload in the request');
 });
 
 test('webhook_events filters the kinds sent', { timeout: 60000 }, async () => {
