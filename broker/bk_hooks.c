@@ -2,11 +2,16 @@
  * thread; see bk_hooks.h.
  *
  * The outbox is a table of the broker's own database:
- *   webhook_outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, room, kind, body, ts)
- * AUTOINCREMENT because hook_id is "<instance>-<id>": a plain rowid would
- * start again at 1 once the outbox is empty, and a backend deduplicating by
- * hook_id would throw real events away. <instance> is random, made once per
- * database (webhook_meta), so two databases never share a hook_id.
+ *   webhook_outbox(id INTEGER PRIMARY KEY, room, kind, body, ts)
+ * and hook_id is "<instance>-<id>". Ids are given here, in the order of
+ * the members' events. Rows only ever go oldest first (acknowledged, or
+ * dropped past the bound), so a non-empty outbox's newest id is the last
+ * one ever given, and numbering goes on from it after a restart. An empty
+ * outbox at start says nothing of the ids used before, so the broker then
+ * draws a new random <instance> (webhook_meta): a hook_id is never given
+ * twice, and a pending event keeps its hook_id across restarts. (Measured:
+ * SQLite's AUTOINCREMENT would add a tenth to the cost of storing a
+ * message with its outbox row.)
  *
  * Only the main thread writes. The sender reads `id > sent` with its own
  * read-only connection (WAL: a reader never blocks the writer, and sees
@@ -44,9 +49,9 @@
 #define HOOKS_INSTANCE_LEN 16
 
 static const char SCHEMA[] =
-    "CREATE TABLE IF NOT EXISTS webhook_outbox(id INTEGER PRIMARY KEY "
-    "AUTOINCREMENT, room TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT "
-    "NULL, ts INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS webhook_outbox(id INTEGER PRIMARY KEY, "
+    "room TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL, ts INTEGER "
+    "NOT NULL);"
     "CREATE TABLE IF NOT EXISTS webhook_meta(instance TEXT NOT NULL);";
 
 enum {
@@ -58,8 +63,8 @@ enum {
 };
 
 static const char *const HS_SQL[HS__COUNT] = {
-    [HS_INSERT] = "INSERT INTO webhook_outbox(room,kind,body,ts) "
-                  "VALUES(?,?,?,?)",
+    [HS_INSERT] = "INSERT INTO webhook_outbox(room,kind,body,ts,id) "
+                  "VALUES(?,?,?,?,?)",
     [HS_DELETE_ACKED] = "DELETE FROM webhook_outbox WHERE id<=?",
     [HS_DROP_OLDEST] = "DELETE FROM webhook_outbox WHERE id IN (SELECT id "
                        "FROM webhook_outbox ORDER BY id LIMIT ?)",
@@ -76,6 +81,7 @@ struct hooks {
     sqlite3 *db;                  /* the store's connection, borrowed */
     sqlite3_stmt *st_[HS__COUNT];
     int64_t pending;              /* rows in the outbox */
+    int64_t last_id;              /* the newest id given */
     uint64_t dropped;             /* rows dropped past max_pending */
     int64_t deleted_upto;         /* acknowledged rows already deleted */
     bool added;                   /* rows added since the last commit */
@@ -168,52 +174,55 @@ static rc hooks_db_fail(hooks *h, const char *what)
     return RC_DB;
 }
 
-/* This database's hook_id prefix, made on first use. */
-static rc hooks_instance(hooks *h)
-{
-    sqlite3_stmt *st = NULL;
-    rc r = RC_DB;
-    if (sqlite3_prepare_v2(h->db, "SELECT instance FROM webhook_meta LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return hooks_db_fail(h, "meta");
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        snprintf(h->instance, sizeof h->instance, "%s",
-                 (const char *)sqlite3_column_text(st, 0));
-        r = RC_OK;
-    } else if (step == SQLITE_DONE) {
-        unsigned char raw[HOOKS_INSTANCE_LEN / 2];
-        if (RAND_bytes(raw, sizeof raw) != 1) {
-            sqlite3_finalize(st);
-            return RC_INTERNAL;
-        }
-        for (size_t i = 0; i < sizeof raw; i++)
-            snprintf(h->instance + 2 * i, 3, "%02x", raw[i]);
-        char sql[96];
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO webhook_meta(instance) VALUES('%s')",
-                 h->instance);
-        r = sqlite3_exec(h->db, sql, NULL, NULL, NULL) == SQLITE_OK
-                ? RC_OK
-                : hooks_db_fail(h, "meta_insert");
-    } else {
-        r = hooks_db_fail(h, "meta");
-    }
-    sqlite3_finalize(st);
-    return r;
-}
-
+/* The outbox's row count and newest id. */
 static rc hooks_count(hooks *h)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(h->db, "SELECT count(*) FROM webhook_outbox", -1,
-                           &st, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(h->db, "SELECT count(*), coalesce(max(id),0) "
+                           "FROM webhook_outbox", -1, &st, NULL) !=
+            SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
         return hooks_db_fail(h, "count");
     }
     h->pending = sqlite3_column_int64(st, 0);
+    h->last_id = sqlite3_column_int64(st, 1);
     sqlite3_finalize(st);
+    return RC_OK;
+}
+
+/* The hook_id prefix: the stored one while events wait, a new one when
+ * the outbox is empty (see the top of the file). */
+static rc hooks_instance(hooks *h)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(h->db, "SELECT instance FROM webhook_meta LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return hooks_db_fail(h, "meta");
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW && h->pending > 0)
+        snprintf(h->instance, sizeof h->instance, "%s",
+                 (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return hooks_db_fail(h, "meta");
+    if (h->instance[0] != '\0')
+        return RC_OK;
+    unsigned char raw[HOOKS_INSTANCE_LEN / 2];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return RC_INTERNAL;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(h->instance + 2 * i, 3, "%02x", raw[i]);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "BEGIN; DELETE FROM webhook_meta; INSERT INTO "
+             "webhook_meta(instance) VALUES('%s'); COMMIT;",
+             h->instance);
+    if (sqlite3_exec(h->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        rc r = hooks_db_fail(h, "meta_insert");
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
     return RC_OK;
 }
 
@@ -243,10 +252,12 @@ rc hooks_add(hooks *h, const char *room, const char *kind, const char *json,
     sqlite3_bind_text(st, 2, KINDS[k], -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, json, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, clock_wall_ms());
+    sqlite3_bind_int64(st, 5, h->last_id + 1);
     int r = sqlite3_step(st);
     sqlite3_reset(st);
     if (r != SQLITE_DONE)
         return hooks_db_fail(h, "insert");
+    h->last_id++;
     h->pending++;
     h->added = true;
     return RC_OK;
@@ -583,7 +594,7 @@ rc hooks_open(const config *cfg, store *st, hooks **out)
             hooks_db_fail(h, "prepare");
             goto fail;
         }
-    if ((r = hooks_instance(h)) != RC_OK || (r = hooks_count(h)) != RC_OK ||
+    if ((r = hooks_count(h)) != RC_OK || (r = hooks_instance(h)) != RC_OK ||
         (r = sender_open(h)) != RC_OK)
         goto fail;
     if (pthread_create(&h->thread, NULL, sender_main, h) != 0) {

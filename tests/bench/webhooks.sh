@@ -14,9 +14,10 @@
 #   hang     webhook_url on a receiver that accepts and never answers (each
 #            attempt waits out the 5 s timeout)
 # Each round: 100 members, one sender at a fixed rate (fan-out p50/p99),
-# then the outbox figures from the gateway's /metrics. Every event is
-# written to the outbox (the backend never acknowledges), so the with-
-# webhook rounds pay the outbox rows: that is the cost being measured.
+# then the outbox figures from the gateway's /metrics, then 8 rooms of one
+# member each at full speed (stored messages/s: the broker's ceiling).
+# Every event is written to the outbox (the backend never acknowledges), so
+# the with-webhook rounds pay the outbox rows: that is the cost measured.
 #
 # Knobs: BENCH_HOOKS_ROUNDS (3), BENCH_HOOKS_RATE (1000 msg/s),
 # BENCH_HOOKS_DURATION (5 s), BENCH_MEMBERS (100).
@@ -141,6 +142,11 @@ round() {
         "$(kv "$line" acked_per_s) msg/s, lost $(kv "$line" lost), order $(kv "$line" order);" \
         "outbox pending ${pending:-?}, failed attempts ${failed:-?}"
     [ -n "$line" ] && echo "$line pending=${pending:-0} failed=${failed:-0}" >>"$TMP/$setup"
+    "$LG" fanout --label "$setup-store-$2" --url "ws://127.0.0.1:$GW_PORT/ws" --members 1 --rooms 8 \
+        --window 256 --duration "$DURATION" >"$TMP/lg.out" 2>"$TMP/lg.err"
+    line=$(grep '^result ' "$TMP/lg.out" | head -n 1)
+    say "  $setup-store-$2: $(kv "$line" acked_per_s) stored msg/s (8 rooms, full speed)"
+    [ -n "$line" ] && echo "$line" >>"$TMP/$setup-store"
     stop "$gw"
     stop "$bk"
 }
@@ -166,6 +172,16 @@ for setup in off refused hang; do
     m=$(median "$TMP/$setup")
     printf '  %-10s %10s %10s %10s %6s %16s\n' "$setup" "$(kv "$m" p50_ms)" "$(kv "$m" p99_ms)" \
         "$(kv "$m" acked_per_s)" "$(kv "$m" lost)" "$(kv "$m" pending)"
+done
+# median_rate FILE: the median acked_per_s of FILE's lines.
+median_rate() {
+    [ -s "$1" ] || return 0
+    while read -r l; do kv "$l" acked_per_s; done <"$1" | sort -g >"$TMP/rates"
+    n=$(wc -l <"$TMP/rates")
+    sed -n "$(((n + 1) / 2))p" "$TMP/rates"
+}
+for setup in off refused hang; do
+    say "  stored msg/s at full speed, $setup: $(median_rate "$TMP/$setup-store") (median round)"
 done
 off=$(kv "$(median "$TMP/off")" p99_ms)
 for setup in refused hang; do

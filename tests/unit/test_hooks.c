@@ -3,8 +3,9 @@
  * sender running against a port nobody listens on (so nothing is ever
  * acknowledged): kinds outside webhook_events are not written, a text that
  * is not an object is refused, rows are in the store's transaction (gone
- * without a commit), webhook_max_pending drops the oldest; hooks that are
- * off write nothing; NULL is accepted everywhere. Main thread, plus the
+ * without a commit), webhook_max_pending drops the oldest; hook ids go on
+ * across restarts while events wait and get a new prefix once the outbox
+ * was empty; hooks that are off write nothing; NULL is accepted everywhere. Main thread, plus the
  * sender thread hooks_open starts. */
 #include <ftw.h>
 #include <sqlite3.h>
@@ -148,6 +149,73 @@ TEST(outbox_filter_transaction_and_bound)
     hooks_close(h); /* stops the sender, which never got a 2xx */
     store_close(st); /* rolls the open transaction back */
     CHECK_EQ_INT(committed_rows(""), 3);
+    tmp_cleanup();
+}
+
+/* The hook_id prefix stored in webhook_meta, into out. */
+static void meta_instance(char *out, size_t size)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT instance FROM webhook_meta", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(out, size, "%s", sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
+static void run_sql(const char *sql)
+{
+    sqlite3 *db;
+    if (sqlite3_open(db_path, &db) == SQLITE_OK)
+        CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Opens hooks on a fresh store, adds n events, commits, closes both. */
+static void add_events(config *cfg, int n)
+{
+    store *st = NULL;
+    hooks *h = NULL;
+    CHECK_EQ_INT(store_open(db_path, false, &st), RC_OK);
+    CHECK_EQ_INT(hooks_open(cfg, st, &h), RC_OK);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT(hooks_add(h, "r", "message", EV, strlen(EV)), RC_OK);
+    hooks_round(h);
+    CHECK_EQ_INT(store_commit(st), RC_OK);
+    hooks_close(h);
+    store_close(st);
+}
+
+TEST(hook_ids_never_repeat_across_restarts)
+{
+    tmp_setup();
+    config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.db, sizeof cfg.db, "%s", db_path);
+    snprintf(cfg.webhook_url, sizeof cfg.webhook_url,
+             "http://127.0.0.1:1/never");
+    char first[64], again[64], fresh[64];
+    add_events(&cfg, 2);
+    meta_instance(first, sizeof first);
+    CHECK_EQ_INT(strlen(first), 16);
+    /* Events wait: same prefix, ids go on from the newest. */
+    add_events(&cfg, 1);
+    meta_instance(again, sizeof again);
+    CHECK_STR(again, first);
+    CHECK_EQ_INT(committed_rows("WHERE id = 3"), 1);
+    /* Everything delivered (the outbox empty): numbering starts again, so
+     * the prefix changes. */
+    run_sql("DELETE FROM webhook_outbox");
+    add_events(&cfg, 1);
+    meta_instance(fresh, sizeof fresh);
+    CHECK_EQ_INT(strlen(fresh), 16);
+    CHECK(strcmp(fresh, first) != 0);
+    CHECK_EQ_INT(committed_rows("WHERE id = 1"), 1);
     tmp_cleanup();
 }
 
