@@ -114,6 +114,22 @@ function httpGet(port, urlPath) {
   });
 }
 
+// Threads of pid that have run for more than 0.1 ms in all. An idle
+// civetweb worker has run for well under that since it was created; one
+// that has served a WebSocket, for more: so this counts the workers that
+// have served at least once (plus the gateway's dozen other threads).
+function threadsUsed(pid) {
+  try {
+    let n = 0;
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        if (Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]) > 1e5) n++;
+      } catch { /* the thread ended */ }
+    }
+    return n;
+  } catch { return null; }
+}
+
 function rssKb(pid) {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -408,9 +424,9 @@ async function main() {
   const started = Date.now();
   const sample = () => {
     const s = { t: (Date.now() - started) / 1000, broker: rssKb(broker.pid), gateway: rssKb(gateway.pid),
-      opens: stats.opens, sent: stats.sent };
+      used: threadsUsed(gateway.pid), opens: stats.opens, sent: stats.sent };
     samples.push(s);
-    log(`t=${s.t.toFixed(0)}s rss broker ${s.broker} kB gateway ${s.gateway} kB; connections opened ${s.opens}, messages sent ${s.sent}`);
+    log(`t=${s.t.toFixed(0)}s rss broker ${s.broker} kB gateway ${s.gateway} kB; gateway threads used ${s.used}; connections opened ${s.opens}, messages sent ${s.sent}`);
   };
   sample();
   const timers = [];
@@ -491,9 +507,9 @@ async function main() {
   out.push('');
   out.push(`soak: ${MINUTES} min, ${CLIENTS} clients in ${ROOMS} rooms, ${RATE} msg/s, reconnects every 20-40 s, one slow reader, one garbage sender${process.env.SOAK_GATEWAY ? `; gateway ${process.env.SOAK_GATEWAY}` : ''}`);
   out.push('');
-  out.push('| t (s) | broker RSS (kB) | gateway RSS (kB) | connections opened | messages sent |');
-  out.push('| ---: | ---: | ---: | ---: | ---: |');
-  for (const s of samples) out.push(`| ${s.t.toFixed(0)} | ${s.broker ?? '-'} | ${s.gateway ?? '-'} | ${s.opens} | ${s.sent} |`);
+  out.push('| t (s) | broker RSS (kB) | gateway RSS (kB) | gateway threads used | connections opened | messages sent |');
+  out.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of samples) out.push(`| ${s.t.toFixed(0)} | ${s.broker ?? '-'} | ${s.gateway ?? '-'} | ${s.used ?? '-'} | ${s.opens} | ${s.sent} |`);
   out.push('');
   out.push(`messages sent ${stats.sent} (resent with the same id ${stats.resent}, skipped while nobody was in ${stats.skipped}); ` +
     `stored ${stored.size}; missing ${missingTotal}; duplicates ${stats.dup}; truncated catch-ups ${stats.truncated} (${stats.historyFilled} seqs fetched by history)`);
@@ -505,6 +521,14 @@ async function main() {
     const v = verdict(samples, key);
     out.push(`${key}: ${v.from} -> ${v.to} kB; growth first third ${v.s1.toFixed(0)} kB/min (${v.perOpen1.toFixed(1)} kB per connection opened), ` +
       `last third ${v.s3.toFixed(0)} kB/min (${v.perOpen3.toFixed(1)} kB per connection opened): ${v.levelled ? 'LEVELLED OFF' : 'STILL GROWING'}`);
+  }
+  const u = samples.filter((x) => x.used !== null && x.gateway !== null);
+  if (u.length >= 2) {
+    const a = u[0]; const z = u[u.length - 1];
+    const threads = z.used - a.used;
+    out.push(`gateway: ${threads} threads ran for the first time during the run (workers serving their first WebSocket), ` +
+      `${z.opens - a.opens} connections opened; RSS growth ${z.gateway - a.gateway} kB` +
+      (threads > 0 ? ` = ${((z.gateway - a.gateway) / threads).toFixed(1)} kB per newly used thread` : ''));
   }
   out.push(failures.length ? `FAIL:\n  ${failures.join('\n  ')}` : 'PASS: nothing lost, nothing doubled');
   const text = out.join('\n') + '\n';
