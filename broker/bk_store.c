@@ -180,6 +180,12 @@ static rc store_start_checkpointer(store *s, const char *path)
     if (sqlite3_open(path, &s->ckpt_db) != SQLITE_OK)
         return RC_DB;
     sqlite3_busy_timeout(s->ckpt_db, 5000);
+    /* A connection that has never read the database has not opened its
+     * WAL, and its checkpoints silently do nothing (SQLite 3.40): the WAL
+     * then grows for as long as the broker runs. One read opens it. */
+    if (sqlite3_exec(s->ckpt_db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL,
+                     NULL, NULL) != SQLITE_OK)
+        return RC_DB;
     pthread_mutex_init(&s->ckpt_lock, NULL);
     pthread_cond_init(&s->ckpt_wake, NULL);
     if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0)

@@ -13,7 +13,8 @@
 //     binary data, a text message over max_frame_bytes, invalid UTF-8,
 //     reserved opcodes, RSV bits) and reconnects whenever it is closed.
 // Every 10 s it samples both processes' resident memory (VmRSS of
-// /proc/PID/status). At the end it stops the traffic, lets every answer
+// /proc/PID/status), the gateway's threads that have run (workers that have
+// served a WebSocket), and the sizes of the database and its WAL. At the end it stops the traffic, lets every answer
 // arrive, and checks that nothing was lost: every sent `id` was stored once,
 // and every client holds every seq of its room (live, by catch-up, or by
 // `history` after an `enter` that said `truncated`). Then it prints the
@@ -128,6 +129,10 @@ function threadsUsed(pid) {
     }
     return n;
   } catch { return null; }
+}
+
+function fileKb(file) {
+  try { return Math.round(fs.statSync(file).size / 1024); } catch { return null; }
 }
 
 function rssKb(pid) {
@@ -424,9 +429,10 @@ async function main() {
   const started = Date.now();
   const sample = () => {
     const s = { t: (Date.now() - started) / 1000, broker: rssKb(broker.pid), gateway: rssKb(gateway.pid),
-      used: threadsUsed(gateway.pid), opens: stats.opens, sent: stats.sent };
+      used: threadsUsed(gateway.pid), wal: fileKb(path.join(tmp, 'soak.db-wal')),
+      db: fileKb(path.join(tmp, 'soak.db')), opens: stats.opens, sent: stats.sent };
     samples.push(s);
-    log(`t=${s.t.toFixed(0)}s rss broker ${s.broker} kB gateway ${s.gateway} kB; gateway threads used ${s.used}; connections opened ${s.opens}, messages sent ${s.sent}`);
+    log(`t=${s.t.toFixed(0)}s rss broker ${s.broker} kB gateway ${s.gateway} kB; gateway threads used ${s.used}; db ${s.db} kB, WAL ${s.wal} kB; connections opened ${s.opens}, messages sent ${s.sent}`);
   };
   sample();
   const timers = [];
@@ -507,9 +513,9 @@ async function main() {
   out.push('');
   out.push(`soak: ${MINUTES} min, ${CLIENTS} clients in ${ROOMS} rooms, ${RATE} msg/s, reconnects every 20-40 s, one slow reader, one garbage sender${process.env.SOAK_GATEWAY ? `; gateway ${process.env.SOAK_GATEWAY}` : ''}`);
   out.push('');
-  out.push('| t (s) | broker RSS (kB) | gateway RSS (kB) | gateway threads used | connections opened | messages sent |');
-  out.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const s of samples) out.push(`| ${s.t.toFixed(0)} | ${s.broker ?? '-'} | ${s.gateway ?? '-'} | ${s.used ?? '-'} | ${s.opens} | ${s.sent} |`);
+  out.push('| t (s) | broker RSS (kB) | gateway RSS (kB) | gateway threads used | db / WAL (kB) | connections opened | messages sent |');
+  out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of samples) out.push(`| ${s.t.toFixed(0)} | ${s.broker ?? '-'} | ${s.gateway ?? '-'} | ${s.used ?? '-'} | ${s.db ?? '-'} / ${s.wal ?? '-'} | ${s.opens} | ${s.sent} |`);
   out.push('');
   out.push(`messages sent ${stats.sent} (resent with the same id ${stats.resent}, skipped while nobody was in ${stats.skipped}); ` +
     `stored ${stored.size}; missing ${missingTotal}; duplicates ${stats.dup}; truncated catch-ups ${stats.truncated} (${stats.historyFilled} seqs fetched by history)`);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bk_store.h"
@@ -214,6 +215,29 @@ TEST(appends_outside_a_transaction_autocommit)
     store_close(s);
     s = open_store();
     CHECK_EQ_INT(room_seq(s, "lobby"), 1);
+    store_close(s);
+    tmp_cleanup();
+}
+
+/* The checkpointer copies committed pages into the database file while the
+ * store is open (it did nothing before, and the WAL grew without end). */
+TEST(checkpointer_backfills_the_database_file)
+{
+    tmp_setup();
+    store *s = open_store();
+    struct stat st0, st;
+    CHECK(stat(db_path, &st0) == 0);
+    CHECK(store_begin(s) == RC_OK);
+    for (uint64_t q = 1; q <= 300; q++)
+        CHECK(put_msg(s, "lobby", q, "alice", NULL, (int64_t)q) == RC_OK);
+    CHECK(store_commit(s) == RC_OK);
+    st = st0;
+    for (int i = 0; i < 200 && st.st_size <= st0.st_size; i++) {
+        usleep(50 * 1000); /* checkpoints run every 200 ms */
+        if (stat(db_path, &st) != 0)
+            break;
+    }
+    CHECK(st.st_size > st0.st_size);
     store_close(s);
     tmp_cleanup();
 }
