@@ -85,6 +85,8 @@ struct hooks {
     uint64_t dropped;             /* rows dropped past max_pending */
     int64_t deleted_upto;         /* acknowledged rows already deleted */
     bool added;                   /* rows added since the last commit */
+    bool dirty;                   /* the outbox changed in this round */
+    uint64_t round_dropped;       /* dropped in this round */
     int64_t stats_ms;             /* when the figures were last set */
     int64_t oldest_ts;            /* ts of the oldest pending row, or 0 */
     /* shared: written by the sender, read by the main thread */
@@ -260,6 +262,7 @@ rc hooks_add(hooks *h, const char *room, const char *kind, const char *json,
     h->last_id++;
     h->pending++;
     h->added = true;
+    h->dirty = true;
     return RC_OK;
 }
 
@@ -274,6 +277,7 @@ void hooks_round(hooks *h)
         if (sqlite3_step(st) == SQLITE_DONE) {
             h->pending -= sqlite3_changes(h->db);
             h->deleted_upto = acked;
+            h->dirty = true;
         } else {
             hooks_db_fail(h, "delete_acked");
         }
@@ -287,6 +291,8 @@ void hooks_round(hooks *h)
             int n = sqlite3_changes(h->db);
             h->pending -= n;
             h->dropped += (uint64_t)n;
+            h->round_dropped += (uint64_t)n;
+            h->dirty = true;
             LOG(LOG_WARN, "event=webhook_dropped count=%d pending=%" PRId64
                 " max_pending=%ld", n, h->pending,
                 h->cfg->webhook_max_pending);
@@ -310,10 +316,31 @@ static void hooks_oldest(hooks *h)
     sqlite3_reset(st);
 }
 
+/* After a commit that failed: the round's rows, deletes and drops were
+ * rolled back (bk_outage.c), so the counts are read again from the
+ * outbox. Ids go on from the highest given: the rolled-back ones were
+ * never sent. */
+static void hooks_undo_round(hooks *h)
+{
+    int64_t last = h->last_id;
+    h->added = false;
+    h->dropped -= h->round_dropped;
+    h->deleted_upto = 0; /* the next round deletes the acknowledged again */
+    if (hooks_count(h) != RC_OK)
+        LOG(LOG_WARN, "event=webhook_recount_failed");
+    if (h->last_id < last)
+        h->last_id = last;
+}
+
 void hooks_committed(hooks *h, bk_link *l, int64_t now_wall_ms)
 {
     if (h == NULL)
         return;
+    /* store_ok turns false only when this round's commit failed. */
+    if (h->dirty && !store_ok(h->st))
+        hooks_undo_round(h);
+    h->dirty = false;
+    h->round_dropped = 0;
     if (h->added) {
         h->added = false;
         pthread_mutex_lock(&h->lock);

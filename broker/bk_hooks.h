@@ -70,7 +70,9 @@ rc hooks_add(hooks *h, const char *room, const char *kind, const char *json,
  * NULL ok. */
 void hooks_round(hooks *h);
 
-/* After the commit: wakes the sender when rows were added, and sets the
+/* After the commit: when it failed (store_ok false: the round was rolled
+ * back), takes the outbox's counts again from storage; when rows were
+ * added, wakes the sender. Sets the
  * figures (webhook_pending, webhook_delivered_total, webhook_failed_total,
  * webhook_dropped_total, webhook_oldest_pending_seconds) on the link.
  * NULL ok. */

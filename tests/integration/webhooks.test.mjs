@@ -295,6 +295,37 @@ test('SIGTERM ends the broker promptly while a request hangs; the event is sent 
   assert.equal(unique(rx2.events)[0].hook_id, JSON.parse(rx.requests[0].raw).events[0].hook_id, 'the same hook_id');
 });
 
+test('a round undone by a storage failure leaves the outbox as committed: no lost, extra or doubled event', { timeout: 90000 }, async () => {
+  const port = await freePort();
+  const dbdir = path.join(tempDir(), 'dbdir');
+  const broker = await startBroker({ db: path.join(dbdir, 'roomcast.db'), webhook_url: `http://127.0.0.1:${port}/hook`,
+    webhook_secret: SECRET, webhook_events: 'message' });
+  const gw = await startGateway(broker);
+  const a = await connect(gw);
+  a.autoPong = true;
+  await a.enter('u', 'A', { uid: 'a' });
+  await send(a, 'u', 2);
+  await waitFor(async () => (await figures(gw)).pending === 2, { what: '2 pending' });
+  const message = async (text, id) => {
+    a.send({ event: 'message', room: 'u', message: text, id });
+    return a.next((f) => f.id === id && (f.event === 'message' || f.event === 'error'), 15000);
+  };
+  // The database moved away: the next commit fails and its round is undone.
+  fs.renameSync(dbdir, `${dbdir}.away`);
+  assert.equal((await message('x', 'x-1')).code, 'unavailable');
+  await sleep(600); // the figures are set every 250 ms
+  assert.equal((await figures(gw)).pending, 2, 'the undone round left no outbox row counted');
+  fs.renameSync(`${dbdir}.away`, dbdir);
+  await waitFor(async () => (await message('x', 'x-1')).event === 'message',
+    { what: 'the resend stored', interval: 300, timeoutMs: 20000 });
+  await waitFor(async () => (await figures(gw)).pending === 3, { what: '3 pending' });
+  const rx = await receiver({ port });
+  await waitFor(() => rx.events.length >= 3, { what: '3 events', timeoutMs: 30000 });
+  await sleep(500);
+  assert.deepEqual(unique(rx.events).map((e) => `${e.seq}:${e.message}`), ['1:m1', '2:m2', '3:x']);
+  assert.equal(new Set(rx.events.map((e) => e.hook_id)).size, 3);
+});
+
 function haveOpenssl() {
   try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; }
 }
