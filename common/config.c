@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "protocol.h"
+#include "protocol.h"
 
 enum config_type {
     CONFIG_STRING, /* min..max bytes */
@@ -98,8 +99,10 @@ static const config_key CONFIG_KEYS[] = {
     STR(listen, CONFIG_GATEWAY, 1, "8080",
         "civetweb listening_ports, e.g. 127.0.0.1:9001"),
     STR(www, CONFIG_GATEWAY, 1, "www", "directory of static files served at /"),
-    STR(id, CONFIG_GATEWAY, 1, "",
-        "gateway id, unique per broker; empty default: host name-pid"),
+    /* The broker takes ids of at most GATEWAY_ID_MAX bytes (wire.h). */
+    {"id", CONFIG_GATEWAY, CONFIG_STRING, 1, GATEWAY_ID_MAX, NULL, "",
+     offsetof(config, id), false,
+     "gateway id, unique per broker; empty default: host name-pid"},
     INT(heartbeat_ms, CONFIG_GATEWAY, 100, MS_MAX, "25000",
         "server ping period; a client silent twice this long is closed"),
     INT(auth_timeout_ms, CONFIG_GATEWAY, 1, MS_MAX, "10000",
@@ -250,7 +253,8 @@ void config_defaults(config *cfg)
     if (gethostname(host, sizeof host) != 0)
         snprintf(host, sizeof host, "localhost");
     host[sizeof host - 1] = '\0';
-    snprintf(cfg->id, sizeof cfg->id, "%s-%ld", host, (long)getpid());
+    snprintf(cfg->id, GATEWAY_ID_MAX + 1, "%.*s-%ld", GATEWAY_ID_MAX - 21,
+             host, (long)getpid());
 }
 
 rc config_set(config *cfg, unsigned owner, const char *key, const char *value,

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "protocol.h"
 #include "log.h"
 
 /* A FILE* whose text the test can read back (the `err`/`out` argument). */
@@ -333,6 +334,19 @@ TEST(set_strings)
     CHECK_EQ_INT(config_set(&c, CONFIG_BOTH, "id", "gw-1", "-o", err.f),
                  RC_OK);
     CHECK_STR(c.id, "gw-1");
+    /* A gateway id longer than the broker takes (GATEWAY_ID_MAX) is
+     * refused here, naming the key, instead of being ignored there. */
+    char id[GATEWAY_ID_MAX + 2];
+    memset(id, 'g', sizeof id);
+    id[GATEWAY_ID_MAX] = '\0';
+    CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "id", id, "-o", err.f),
+                 RC_OK);
+    id[GATEWAY_ID_MAX] = 'g';
+    id[GATEWAY_ID_MAX + 1] = '\0';
+    CHECK_EQ_INT(config_set(&c, CONFIG_GATEWAY, "id", id, "-o", err.f),
+                 RC_CONFIG);
+    CHECK_CONTAINS(cap_text(&err), "for 'id' (a string of 1..255 bytes)");
+    CHECK_EQ_INT(strlen(c.id), GATEWAY_ID_MAX);
     cap_close(&err);
 }
 
