@@ -12,12 +12,12 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 COMMON_SRC := $(wildcard common/*.c)
 GW_SRC     := $(wildcard gateway/*.c)
-BK_LIB_SRC := $(filter-out broker/bk_main.c broker/token_main.c,$(wildcard broker/*.c))
+BK_LIB_SRC := $(filter-out broker/bk_main.c broker/token_main.c broker/backup_main.c,$(wildcard broker/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-BINS := bin/roomcast-broker bin/roomcast-gateway bin/roomcast-token
+BINS := bin/roomcast-broker bin/roomcast-gateway bin/roomcast-token bin/roomcast-backup
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := build-essential curl pkg-config libcivetweb-dev libnng-dev libjson-c-dev \
@@ -44,6 +44,9 @@ bin/roomcast-broker: $(call obj,rel,broker/bk_main.c $(BK_LIB_SRC) $(COMMON_SRC)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BK)
 bin/roomcast-token: $(call obj,rel,broker/token_main.c $(BK_LIB_SRC) $(COMMON_SRC))
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BK)
+bin/roomcast-backup: $(call obj,rel,broker/backup_main.c $(COMMON_SRC))
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BK)
 
