@@ -14,6 +14,9 @@
  *           flight, or at a fixed rate; every member timestamps every copy.
  *   idle    N connections that only read their welcome and answer heartbeats,
  *           held until SIGTERM/SIGINT or --hold seconds.
+ *   --binary B (with fanout): the sender posts binary messages (pictures)
+ *           of B payload bytes instead of text; the benchmark's sequence
+ *           number and send time travel in the header's `id`.
  *
  * Each scenario prints one `result key=value ...` line (for scripts) and a
  * small table (for people). See usage() for the flags.
@@ -69,6 +72,7 @@ static struct {
     char label[64];
     int server_pids[8];
     int nserver_pids;
+    int binary; /* payload bytes of binary messages; 0: text messages */
 } cfg = {
     .members = 100, .rooms = 1, .conns = 10000, .threads = 1, .window = 0, .size = 120,
     .concurrency = 256, .duration = 10, .rate = 0, .drain = 2, .hold = 0,
@@ -592,6 +596,105 @@ static void send_message(struct sender *s)
     s->last_send_ns = t;
 }
 
+/* ------------------------------------------------------------------ binary messages (--binary) */
+
+static void seen_mark(struct conn *c, uint64_t seq, bool *dup);
+
+/* One binary message (PROTOCOL.md "Binary messages"): the 4-byte header
+ * length, a header whose `id` is "<seq> <send time ns>", then cfg.binary
+ * bytes of payload. */
+static void send_binary_message(struct sender *s)
+{
+    static uint8_t *payload;
+    if (!payload) {
+        payload = malloc((size_t)cfg.binary);
+        if (!payload) {
+            fputs("loadgen: out of memory\n", stderr);
+            exit(1);
+        }
+        for (int i = 0; i < cfg.binary; i++)
+            payload[i] = (uint8_t)(i * 131 + 7);
+    }
+    struct conn *c = s->c;
+    char room[64], hdr[256];
+    uint64_t seq = s->seq_sent + 1;
+    uint64_t t = now_ns();
+    room_name(c->room, room, sizeof room);
+    int n = snprintf(hdr + 4, sizeof hdr - 4,
+                     "{\"event\":\"message\",\"room\":\"%s\",\"id\":\"%llu %llu\",\"type\":\"image/png\","
+                     "\"filename\":\"bench.png\"}",
+                     room, (unsigned long long)seq, (unsigned long long)t);
+    hdr[0] = (char)(n >> 24), hdr[1] = (char)(n >> 16), hdr[2] = (char)(n >> 8), hdr[3] = (char)n;
+    size_t len = 4 + (size_t)n + (size_t)cfg.binary;
+    uint8_t *msg = malloc(len);
+    if (!msg) {
+        fputs("loadgen: out of memory\n", stderr);
+        exit(1);
+    }
+    memcpy(msg, hdr, 4 + (size_t)n);
+    memcpy(msg + 4 + n, payload, (size_t)cfg.binary);
+    ws_frame(c, 0x2, msg, len);
+    free(msg);
+    s->seq_sent = seq;
+    atomic_store_explicit(&s->sent_pub, seq, memory_order_relaxed);
+    if (!s->first_ns)
+        s->first_ns = t;
+    s->last_send_ns = t;
+}
+
+/* A binary message from the server: counted as a delivery like a text one
+ * (the sequence number and send time come from its `id`), and its payload
+ * checked to be the one sent, whole. */
+static void on_binary(struct conn *c, const uint8_t *p, size_t n, uint64_t t_recv)
+{
+    static const struct jkey bk[] = { JK("event"), JK("room"), JK("id"), JK("seq"), JK("size"), JK("replay") };
+    struct jv f[6];
+    size_t h = n >= 4 ? (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3] : 0;
+    if (h == 0 || 4 + h > n || jscan((const char *)p + 4, h, bk, 6, f) < 0 || !jeq(&f[0], "message") ||
+        f[2].t != 's') {
+        c->w->errors++;
+        report_error("conn %d: unparsable binary message", c->idx);
+        return;
+    }
+    char room[64];
+    room_name(c->room, room, sizeof room);
+    if (cfg.mode != MODE_FANOUT || f[5].t == 't' || !jeq(&f[1], room))
+        return;
+    const char *e = f[2].p + f[2].n, *q;
+    uint64_t seq = parse_u64(f[2].p, e, &q);
+    uint64_t size = f[4].t == 'n' ? parse_u64(f[4].p, f[4].p + f[4].n, NULL) : 0;
+    if (q >= e || *q != ' ' || !seq || size != (uint64_t)cfg.binary || n - 4 - h != size ||
+        p[4 + h] != 7 || p[n - 1] != (uint8_t)((size - 1) * 131 + 7)) {
+        c->w->errors++;
+        report_error("conn %d: binary message not as sent", c->idx);
+        return;
+    }
+    uint64_t sent = parse_u64(q + 1, e, NULL);
+    bool dup;
+    seen_mark(c, seq, &dup);
+    if (dup) {
+        c->dups++;
+    } else {
+        c->uniq++;
+        atomic_fetch_add_explicit(&c->w->delivered, 1, memory_order_relaxed);
+        hist_add(&c->w->hist, t_recv > sent ? t_recv - sent : 0);
+        c->w->last_delivery_ns = t_recv;
+        if (c->sender) {
+            c->sender->acked++;
+            c->sender->last_ack_ns = t_recv;
+        }
+    }
+    uint64_t sseq = f[3].t == 'n' ? parse_u64(f[3].p, f[3].p + f[3].n, NULL) : 0;
+    if (seq <= c->last_seq || sseq <= c->last_server_seq) {
+        if (!c->order_bad)
+            report_error("conn %d: out of order: binary message %llu (server seq %llu)", c->idx,
+                         (unsigned long long)seq, (unsigned long long)sseq);
+        c->order_bad = true;
+    }
+    c->last_seq = seq;
+    c->last_server_seq = sseq;
+}
+
 /* Sends what the window, the target rate and the server's rate limit allow
  * now, and arms the sender's timer for when more will be allowed. */
 static void sender_pump(struct sender *s)
@@ -627,7 +730,10 @@ static void sender_pump(struct sender *s)
             }
             s->tokens -= 1;
         }
-        send_message(s);
+        if (cfg.binary > 0)
+            send_binary_message(s);
+        else
+            send_message(s);
         if (++burst == 256) {
             /* Let the loop serve reads before sending the rest of a backlog. */
             arm_timer(s, now);
@@ -779,6 +885,8 @@ static void on_message(struct conn *c, int opcode, const uint8_t *p, size_t n, u
 {
     if (opcode == 0x1)
         on_text(c, (const char *)p, n, t);
+    else if (cfg.binary > 0)
+        on_binary(c, p, n, t);
     else {
         c->w->errors++;
         report_error("conn %d: unexpected binary message", c->idx);
@@ -1228,6 +1336,7 @@ static void usage(FILE *f)
           "  --rate R            messages/s per sender (default: full speed)\n"
           "  --window N          messages in flight per sender (default 128 at full speed, 100000 at a rate)\n"
           "  --size B            message text bytes (default 120)\n"
+          "  --binary B          send binary messages of B payload bytes instead (1-8388608)\n"
           "  --drain S           lost = not received after S seconds without a delivery (default 2)\n"
           "  --room PREFIX       room name prefix (default bench-PID-TIME)\n"
           "idle:\n"
@@ -1287,6 +1396,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--rate")) cfg.rate = num_arg(a, v);
         else if (!strcmp(a, "--window")) cfg.window = (int)num_arg(a, v);
         else if (!strcmp(a, "--size")) cfg.size = (int)num_arg(a, v);
+        else if (!strcmp(a, "--binary")) cfg.binary = (int)num_arg(a, v);
         else if (!strcmp(a, "--drain")) cfg.drain = num_arg(a, v);
         else if (!strcmp(a, "--conns")) cfg.conns = (int)num_arg(a, v);
         else if (!strcmp(a, "--hold")) cfg.hold = num_arg(a, v);
@@ -1309,7 +1419,7 @@ static void parse_args(int argc, char **argv)
         exit(2);
     }
     if (cfg.threads < 1 || cfg.threads > MAX_THREADS || cfg.members < 1 || cfg.rooms < 1 || cfg.conns < 1 ||
-        cfg.concurrency < 1 || cfg.size < 40 || cfg.size > 4000) {
+        cfg.concurrency < 1 || cfg.size < 40 || cfg.size > 4000 || cfg.binary < 0 || cfg.binary > (8 << 20)) {
         fputs("loadgen: --threads 1-16, --members/--rooms/--conns/--concurrency >= 1, --size 40-4000\n", stderr);
         exit(2);
     }

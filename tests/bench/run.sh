@@ -13,6 +13,8 @@
 #          acknowledged = stored (the broker stores before delivering)
 #   idle   10,000 idle connections on a fresh process, memory per connection
 #   webhooks  fan-out with a dead webhook backend next to none (webhooks.sh)
+#   pictures  100 members receiving 256 KiB binary messages at 20/s for a
+#          minute: gateway and broker memory, nothing lost (binary.sh)
 #
 # Knobs (environment): BENCH_DURATION (s, default 10), BENCH_HALF_ROUNDS (3),
 # BENCH_HALF_DURATION (s, 5), BENCH_MEMBERS (100), BENCH_BIG_MEMBERS (1000),
@@ -431,6 +433,15 @@ say ""
 # skips it.
 if [ "${BENCH_HOOKS:-1}" = 1 ]; then
     sh "$BENCH/webhooks.sh"
+    say ""
+fi
+
+# --------------------------------------------------------------------- pictures
+
+# Binary messages (256 KiB pictures into 100 members): memory over a minute
+# and nothing lost; its own script. BENCH_BINARY=0 skips it.
+if [ "${BENCH_BINARY:-1}" = 1 ]; then
+    sh "$BENCH/binary.sh"
     say ""
 fi
 
