@@ -523,7 +523,7 @@ static void on_message(events *ev, bk_conn *c, const char *room_name,
     post_message(ev, c, p, id, &content);
 }
 
-/* A binary message (PROTOCOL.md "Binary messages"): the gateway parsed its
+/* A binary message (docs/protocol.md "Binary messages"): the gateway parsed its
  * header; every field is checked again here. */
 static void on_binary(events *ev, bk_conn *c, const wire_event_rec *rec)
 {

@@ -1,5 +1,5 @@
 /* bk_hooks.h -- webhooks: the durable outbox and its sender thread
- * (PROTOCOL.md, "Webhooks").
+ * (docs/protocol.md, "Webhooks").
  *
  * When `webhook_url` is set, every room event members see (`message`,
  * `enter`, `out`, `leave`, `delete`, the kinds listed in `webhook_events`)
@@ -34,7 +34,7 @@
 
 typedef struct hooks hooks;
 
-#define HOOKS_BATCH_MAX 100          /* events per request (PROTOCOL.md) */
+#define HOOKS_BATCH_MAX 100          /* events per request (docs/protocol.md) */
 #define HOOKS_TIMEOUT_MS 5000        /* no answer within this: a failure */
 #define HOOKS_RETRY_MIN_MS 1000      /* delays between failed attempts ... */
 #define HOOKS_RETRY_MAX_MS 60000     /* ... grow from this to this */

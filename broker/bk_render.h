@@ -27,7 +27,7 @@ void render_message(wbuf *w, const stored_msg *m, bool replay);
  * and is shown as a JSON `message` event). */
 bool render_is_binary(const stored_msg *m);
 
-/* A binary message as clients get it (PROTOCOL.md "Binary messages"): the
+/* A binary message as clients get it (docs/protocol.md "Binary messages"): the
  * 4-byte big-endian header length, the header (the `message` event with
  * type, size, filename? instead of `message`), then the payload. */
 void render_binary(wbuf *w, const stored_msg *m, bool replay);

@@ -24,7 +24,7 @@ enum config_owner {
 };
 
 #define CONFIG_STR_MAX 1024
-/* The event kinds webhook_events may list (PROTOCOL.md, Webhooks). */
+/* The event kinds webhook_events may list (docs/protocol.md, Webhooks). */
 #define WEBHOOK_KINDS "message|enter|out|leave|delete"
 
 typedef struct config {

@@ -34,7 +34,7 @@ bool valid_uid(const char *s, size_t len);       /* 1-64 of [A-Za-z0-9_.:@-] */
 bool valid_name(const char *s, size_t len);      /* 1-32 chars, UTF-8, no Cc */
 bool valid_client_id(const char *s, size_t len); /* 1-64 bytes UTF-8, no Cc */
 
-/* Binary messages (PROTOCOL.md "Binary messages"). */
+/* Binary messages (docs/protocol.md "Binary messages"). */
 #define MIME_TYPE_MAX 127  /* bytes, the whole `word/word` */
 #define FILENAME_MAX_BYTES 255
 /* `word/word`: one `/` with at least one byte of [A-Za-z0-9!#$&^_.+-] on

@@ -83,7 +83,7 @@ enum wire_fanout {
     FO_AUTHED,   /* u64 conn: the connection is authenticated */
     FO_CLOSE,    /* u64 conn, u64 close code: close the connection */
     FO_ROOM_BINARY, /* as FO_ROOM, but the payload is a binary message
-                       (length, header, payload: PROTOCOL.md) to send as
+                       (length, header, payload: docs/protocol.md) to send as
                        a binary WebSocket message */
     FO_CONN_BINARY, /* as FO_CONN, likewise */
 };

@@ -1,4 +1,4 @@
-/* gw_binary.h -- the layout of a binary chat message (PROTOCOL.md, "Binary
+/* gw_binary.h -- the layout of a binary chat message (docs/protocol.md, "Binary
  * messages"): a 4-byte big-endian header length N (1..BINARY_HEADER_MAX),
  * N bytes of strict JSON header, then the payload (at least 1 byte).
  *

@@ -45,7 +45,7 @@ export function newMessageId() {
   return s;
 }
 
-// ---- binary messages (PROTOCOL.md "Binary messages") ------------------------
+// ---- binary messages (docs/protocol.md "Binary messages") ------------------
 
 const MIME_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/;
 const DEFAULT_TYPE = 'application/octet-stream';

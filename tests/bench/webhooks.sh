@@ -1,6 +1,6 @@
 #!/bin/sh
 # webhooks.sh -- the benchmark's webhooks scenario: does a dead webhook
-# backend slow the chat down? (PROTOCOL.md: "a backend that is slow or down
+# backend slow the chat down? (docs/protocol.md: "a backend that is slow or down
 # changes nothing for clients".) run.sh calls it after its own scenarios;
 # alone: `sh tests/bench/webhooks.sh` (after `make` and `make -C
 # tests/bench`). Uses 127.0.0.1 only, free ports and a temporary directory,

@@ -1,4 +1,4 @@
-// binary.test.mjs -- binary chat messages (PROTOCOL.md "Binary messages"):
+// binary.test.mjs -- binary chat messages (docs/protocol.md "Binary messages"):
 // the layout both ways, byte for byte, over one and two gateways; one seq
 // shared with text; catch-up replaying binary messages as binary WebSocket
 // messages; idempotent resend; history with base64 `data` under 16 MiB with

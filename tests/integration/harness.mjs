@@ -412,7 +412,7 @@ export async function getMetrics(gw) {
 // WebSocket client
 
 /** A binary WebSocket message as a frame: a binary chat message's header
- *  fields (PROTOCOL.md "Binary messages") plus `__binary` (the first bytes
+ *  fields (docs/protocol.md "Binary messages") plus `__binary` (the first bytes
  *  in hex) and a non-enumerable `payload` (a Buffer); anything else only
  *  `__binary`. */
 export function decodeBinary(data) {

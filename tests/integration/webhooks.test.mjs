@@ -1,4 +1,4 @@
-// webhooks.test.mjs -- PROTOCOL.md "Webhooks": a node http receiver on
+// webhooks.test.mjs -- docs/protocol.md "Webhooks": a node http receiver on
 // 127.0.0.1 checks the signature of every request, its body and headers,
 // batches of at most 100, events equal to what members saw (plus a unique
 // hook_id) in the members' order per room, filtering by webhook_events;
