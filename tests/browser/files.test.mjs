@@ -126,5 +126,19 @@ describe('www client: pictures and files', { timeout: 180000 }, () => {
     await waitLog(dan.page, ['after the big one']);
     assert.equal(await eve.page.getByRole('link', { name: 'huge.bin' }).count(), 0, 'nothing was sent');
     assert.equal(await dan.page.getByRole('log').locator('li.pending').count(), 0, 'nothing waits to be sent');
+
+    // Dropping a file on the conversation, and pasting one into the
+    // message box, send it too.
+    await dan.page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' }));
+      document.getElementById('log').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      const pt = new DataTransfer();
+      pt.items.add(new File(['pasted'], 'pasted.txt', { type: 'text/plain' }));
+      document.getElementById('message').dispatchEvent(new ClipboardEvent('paste', { clipboardData: pt, bubbles: true, cancelable: true }));
+    });
+    for (const name of ['dropped.txt', 'pasted.txt']) {
+      await eventually(async () => assert.equal(await eve.page.getByRole('log').getByRole('link', { name }).count(), 1, `${name} arrived`));
+    }
   });
 });

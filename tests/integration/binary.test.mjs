@@ -6,8 +6,9 @@
 // the protocol names, with the connection staying open; the rate limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import {
-  startBroker, startGateway, restartBroker, connect, expectFields, encodeBinary, sleep,
+  BIN, startBroker, startGateway, restartBroker, connect, expectFields, encodeBinary, sleep, runCli,
 } from './harness.mjs';
 import { rawOpen, OP } from './rawws.mjs';
 
@@ -303,4 +304,21 @@ test('retention drops binary messages as it drops text', { timeout: 60000 }, asy
   const h = await b.next('history');
   assert.deepEqual(h.messages.map((m) => m.seq), [3, 4]);
   assert.ok(Buffer.from(h.messages[1].data, 'base64').equals(bytes(2000, 4)));
+});
+
+test('jwt mode: a binary message before auth gets noauth and is dropped; after it, it is stored', { timeout: 60000 }, async () => {
+  const secret = 'binary-test-secret-0123456789';
+  const common = { auth: 'jwt', jwt_secret: secret };
+  const broker = await startBroker(common);
+  const gw = await startGateway(broker, { ...BIG, ...common });
+  const c = await connect(gw, { label: 'jwt' });
+  c.sendBinary(encodeBinary({ event: 'message', room: 'r', id: 'n1' }, 'x'));
+  expectFields(await c.next((f) => f.event === 'noauth' || f.event === 'error' || f.event === 'message'), { event: 'noauth' }, 'before auth');
+  const r = await runCli(path.join(path.dirname(BIN.broker), 'roomcast-token'), ['-o', `jwt_secret=${secret}`, '--sub', 'ann', '--name', 'Ann', '--ttl', '60']);
+  assert.equal(r.code, 0, r.stderr);
+  c.send({ event: 'auth', token: r.stdout.trim() });
+  await c.next('auth');
+  await c.enter('r', 'Ann', { uid: 'ann' });
+  c.sendBinary(encodeBinary({ event: 'message', room: 'r', id: 'n2' }, 'y'));
+  expectFields(await c.next((f) => isBin(f)), { uid: 'ann', name: 'Ann', seq: 1, id: 'n2', size: 1 }, 'after auth');
 });
