@@ -16,6 +16,7 @@
 #include "bk_hooks.h"
 #include "bk_link.h"
 #include "bk_outage.h"
+#include "bk_retention.h"
 #include "bk_rooms.h"
 #include "bk_store.h"
 #include "clock.h"
@@ -27,17 +28,17 @@
 #define ROUND_WAIT_MS 100
 #define STOP_DRAIN_MS 2000 /* finishing what arrived before a stop */
 
-static void retention_start(const config *cfg, store *st)
+static void retention_begin(const config *cfg, retention *ret)
 {
     int64_t min_ts = 0;
     if (cfg->retention_days > 0)
         min_ts = clock_wall_ms() - cfg->retention_days * 86400000LL;
-    store_retention_start(st, cfg->retention_messages, min_ts);
+    retention_start(ret, cfg->retention_messages, min_ts);
 }
 
 /* One round; false when the broker must stop (no memory to go on). */
 static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
-                       hooks *h, outage *o)
+                       hooks *h, outage *o, retention *ret)
 {
     link_wait(l, ROUND_WAIT_MS);
     int64_t wall = clock_wall_ms(), mono = clock_mono_ms();
@@ -54,8 +55,8 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
         link_drop(l, gw);
     }
     long deleted;
-    if (store_ok(st) && store_retention_active(st) &&
-        store_retention_step(st, &deleted) != RC_OK)
+    if (store_ok(st) && retention_active(ret) &&
+        retention_step(ret, 0, &deleted) != RC_OK)
         LOG(LOG_DEBUG, "event=retention_step_failed");
     hooks_round(h); /* webhook acks and drops, in this transaction */
     if (!outage_commit(o, mono))
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
     bk_link *l = NULL;
     hooks *h = NULL;
     outage *o = NULL;
+    retention *ret = NULL;
     int status = 1;
     if (rm == NULL || store_open(cfg.db, strcmp(cfg.db_sync, "full") == 0, &st) != RC_OK)
         goto done;
@@ -92,20 +94,21 @@ int main(int argc, char **argv)
         goto done;
     events_set_link(ev, l);
     events_set_hooks(ev, h);
-    if (outage_new(st, rm, ev, l, &o) != RC_OK)
+    if (outage_new(st, rm, ev, l, &o) != RC_OK ||
+        retention_new(st, &ret) != RC_OK)
         goto done;
     LOG(LOG_INFO, "event=ready db=%s events_url=%s fanout_url=%s auth=%s",
         cfg.db, cfg.events_url, cfg.fanout_url, cfg.auth);
-    retention_start(&cfg, st);
+    retention_begin(&cfg, ret);
     int64_t last_retention = clock_mono_ms();
     status = 0;
     while (!proc_stopping) {
-        if (!round_once(&cfg, ev, st, l, h, o)) {
+        if (!round_once(&cfg, ev, st, l, h, o, ret)) {
             status = 1;
             break;
         }
         if (clock_mono_ms() - last_retention > RETENTION_EVERY_MS) {
-            retention_start(&cfg, st);
+            retention_begin(&cfg, ret);
             last_retention = clock_mono_ms();
         }
     }
@@ -114,12 +117,13 @@ int main(int argc, char **argv)
          * sending), then close the database cleanly. */
         int64_t until = clock_mono_ms() + STOP_DRAIN_MS;
         while (link_has_events(l) && clock_mono_ms() < until)
-            if (!round_once(&cfg, ev, st, l, h, o))
+            if (!round_once(&cfg, ev, st, l, h, o, ret))
                 break;
         LOG(LOG_INFO, "event=stopping stored=%llu",
             (unsigned long long)events_messages_stored(ev));
     }
 done:
+    retention_free(ret);
     outage_free(o);
     hooks_close(h); /* before store_close: it uses the store's connection */
     link_close(l);

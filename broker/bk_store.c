@@ -95,12 +95,6 @@ static const struct {
 };
 
 #define CHECKPOINT_EVERY_MS 200
-/* Retention touches at most this many rows per step (one step a round), so
- * no round waits for a sweep of the whole database. */
-#define RETENTION_STEP_ROWS 500
-/* Rooms the count rule looks at per step, when they have nothing to go. */
-#define RETENTION_STEP_ROOMS 64
-
 /* The row a probe writes to learn whether storage takes writes again. */
 static const char PROBE_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, ts INTEGER "
@@ -121,14 +115,6 @@ struct store {
     bool txn_failed;  /* a write of the open transaction failed */
     uint64_t errors;  /* failed storage operations */
     char last_error[160];
-    long retention_budget; /* rows a retention step may touch */
-    struct retention_pass {
-        bool active;
-        bool by_age_done;
-        char cursor[128]; /* the last room looked at by the count rule */
-        long keep;
-        int64_t min_ts;
-    } ret;
     /* the checkpointer thread */
     sqlite3 *ckpt_db;
     pthread_t ckpt_thread;
@@ -315,7 +301,6 @@ rc store_open(const char *path, bool full_sync, store **out)
     if (sqlite3_exec(s->db, PROBE_SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
         (s->path = strdup(path)) == NULL || !store_identity(s, true))
         goto fail;
-    s->retention_budget = RETENTION_STEP_ROWS;
     if (store_start_checkpointer(s, path) != RC_OK)
         goto fail;
     *out = s;
@@ -662,173 +647,5 @@ rc store_probe(store *s, int64_t now_ms)
         return RC_UNAVAILABLE;
     }
     s->down = false;
-    return RC_OK;
-}
-
-/* --- retention, in steps ------------------------------------------------ */
-
-void store_retention_start(store *s, long keep, int64_t min_ts)
-{
-    if (s->ret.active)
-        return;
-    s->ret = (struct retention_pass){.active = true, .keep = keep,
-                                     .min_ts = min_ts};
-}
-
-bool store_retention_active(const store *s)
-{
-    return s->ret.active;
-}
-
-void store_retention_budget(store *s, long rows)
-{
-    s->retention_budget = rows > 0 ? rows : RETENTION_STEP_ROWS;
-}
-
-/* Runs one prepared-on-the-fly statement with up to three bindings
- * (text room, then integers); returns the rows it changed or -1. */
-static long retention_exec(store *s, const char *sql, const char *room,
-                           int64_t a, int64_t b)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return store_write_failed(s, "retention"), -1;
-    int i = 1;
-    if (room != NULL)
-        sqlite3_bind_text(st, i++, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, i++, a);
-    sqlite3_bind_int64(st, i, b);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return store_write_failed(s, "retention"), -1;
-    return (long)sqlite3_changes(s->db);
-}
-
-/* The age rule: the oldest rows past min_ts, at most `budget` of them; the
- * rooms they belong to remember their counter first. */
-static long retention_by_age(store *s, long budget)
-{
-    static const char keep_seq[] =
-        "INSERT INTO rooms(room,last_seq) SELECT b.room,(SELECT max(seq) "
-        "FROM messages m WHERE m.room=b.room) FROM (SELECT DISTINCT room FROM "
-        "(SELECT room FROM messages WHERE ts<?1 ORDER BY ts LIMIT ?2)) b "
-        "WHERE true ON CONFLICT(room) DO UPDATE SET "
-        "last_seq=max(last_seq,excluded.last_seq)";
-    static const char del[] =
-        "DELETE FROM messages WHERE (room,seq) IN (SELECT room,seq FROM "
-        "messages WHERE ts<?1 ORDER BY ts LIMIT ?2)";
-    if (retention_exec(s, keep_seq, NULL, s->ret.min_ts, budget) < 0)
-        return -1;
-    return retention_exec(s, del, NULL, s->ret.min_ts, budget);
-}
-
-/* The count rule, room by room from the cursor: rows of a room beyond its
- * newest `keep`, at most `budget` rows in all. Returns the rows deleted, or
- * -1; sets *done when every room has been looked at. */
-static long retention_by_count(store *s, long budget, bool *done)
-{
-    static const char next_room[] =
-        "SELECT room,max(seq) FROM messages WHERE room=(SELECT room FROM "
-        "messages WHERE room>?1 ORDER BY room LIMIT 1)";
-    static const char room_min[] =
-        "SELECT min(seq) FROM messages WHERE room=?1";
-    static const char keep_seq[] =
-        "INSERT INTO rooms(room,last_seq) VALUES(?1,?2) ON CONFLICT(room) DO "
-        "UPDATE SET last_seq=max(last_seq,?2)";
-    static const char del[] =
-        "DELETE FROM messages WHERE room=?1 AND seq IN (SELECT seq FROM "
-        "messages WHERE room=?1 AND seq<=?2 ORDER BY seq LIMIT ?3)";
-    long deleted = 0;
-    *done = false;
-    for (int rooms = 0; rooms < RETENTION_STEP_ROOMS && deleted < budget;
-         rooms++) {
-        sqlite3_stmt *st;
-        char room[sizeof s->ret.cursor];
-        int64_t max_seq = 0, min_seq = 0;
-        if (sqlite3_prepare_v2(s->db, next_room, -1, &st, NULL) != SQLITE_OK)
-            return store_write_failed(s, "retention"), -1;
-        sqlite3_bind_text(st, 1, s->ret.cursor, -1, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        const unsigned char *name = r == SQLITE_ROW ? sqlite3_column_text(st, 0)
-                                                    : NULL;
-        if (name != NULL)
-            snprintf(room, sizeof room, "%s", (const char *)name);
-        max_seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-        sqlite3_finalize(st);
-        if (r != SQLITE_ROW)
-            return store_write_failed(s, "retention"), -1;
-        if (name == NULL) {
-            *done = true;
-            return deleted;
-        }
-        if (sqlite3_prepare_v2(s->db, room_min, -1, &st, NULL) != SQLITE_OK)
-            return store_write_failed(s, "retention"), -1;
-        sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            min_seq = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        int64_t upto = max_seq - s->ret.keep;
-        if (upto >= min_seq) {
-            if (retention_exec(s, keep_seq, room, max_seq, 0) < 0)
-                return -1;
-            long want = budget - deleted;
-            long n = retention_exec(s, del, room, upto, want);
-            if (n < 0)
-                return -1;
-            deleted += n;
-            if (n == want)
-                return deleted; /* maybe more of this room: next step */
-        }
-        snprintf(s->ret.cursor, sizeof s->ret.cursor, "%s", room);
-    }
-    return deleted;
-}
-
-rc store_retention_step(store *s, long *deleted)
-{
-    *deleted = 0;
-    if (!s->ret.active)
-        return RC_OK;
-    rc r = store_begin(s);
-    if (r != RC_OK)
-        return r;
-    long budget = s->retention_budget, n;
-    if (!s->ret.by_age_done) {
-        n = s->ret.min_ts > 0 ? retention_by_age(s, budget) : 0;
-        if (n < 0)
-            return RC_DB;
-        *deleted = n;
-        if (n < budget)
-            s->ret.by_age_done = true;
-        return RC_OK;
-    }
-    bool done;
-    n = retention_by_count(s, budget, &done);
-    if (n < 0)
-        return RC_DB;
-    *deleted = n;
-    if (done)
-        s->ret.active = false;
-    return RC_OK;
-}
-
-rc store_retention(store *s, long keep, int64_t min_ts)
-{
-    if (s->in_txn || s->ret.active)
-        return RC_INTERNAL;
-    store_retention_start(s, keep, min_ts);
-    while (s->ret.active) {
-        long n;
-        rc r = store_retention_step(s, &n);
-        if (r == RC_OK)
-            r = store_commit(s);
-        if (r != RC_OK) {
-            s->ret.active = false;
-            if (s->in_txn)
-                store_commit(s); /* rolls back */
-            return r;
-        }
-    }
     return RC_OK;
 }

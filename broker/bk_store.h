@@ -80,20 +80,6 @@ rc store_member_put(store *s, const char *room, const char *uid,
                     const char *name, uint64_t last_seen);
 rc store_member_del(store *s, const char *room, const char *uid);
 
-/* Retention, in bounded steps: store_retention_start begins a pass (unless
- * one is running) that deletes messages beyond the newest `keep` per room
- * and older than min_ts (0: no age limit); each store_retention_step does
- * a bounded part of it (at most the budget's rows, default 500) inside the
- * open transaction (it begins one), so the round's commit carries it and
- * no round stalls for the whole database. A room's seq counter survives
- * (rooms.last_seq). *deleted: rows deleted by this step. */
-void store_retention_start(store *s, long keep, int64_t min_ts);
-bool store_retention_active(const store *s);
-rc store_retention_step(store *s, long *deleted);
-void store_retention_budget(store *s, long rows); /* for tests */
-/* A whole pass at once, each step committed; call outside a batch. */
-rc store_retention(store *s, long keep, int64_t min_ts);
-
 /* Storage failures. A failed write fails its whole transaction: later
  * writes of it return RC_UNAVAILABLE and store_commit rolls it back and
  * returns an error. A failed commit (a full disk, an I/O or read-only

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bk_retention.h"
 #include "bk_store.h"
 #include "check.h"
 #include "log.h"
@@ -386,7 +387,7 @@ TEST(before_with_gaps_from_retention)
     for (uint64_t q = 1; q <= 10; q++)
         put_msg(s, "lobby", q, "u", NULL, (int64_t)q);
     store_commit(s);
-    CHECK(store_retention(s, 4, 0) == RC_OK); /* keeps 7..10 */
+    CHECK(retention_run(s, 4, 0, 0) == RC_OK); /* keeps 7..10 */
     CHECK_EQ_INT(before(s, "lobby", UINT64_MAX >> 1, 4, &R), 0);
     CHECK(seqs_are(&R, 7, 10));
     CHECK_EQ_INT(before(s, "lobby", UINT64_MAX >> 1, 3, &R), 1);
@@ -582,9 +583,9 @@ TEST(retention_by_count_keeps_newest_per_room)
     store_commit(s);
     /* Refused inside a transaction. */
     store_begin(s);
-    CHECK(store_retention(s, 4, 0) == RC_INTERNAL);
+    CHECK(retention_run(s, 4, 0, 0) == RC_INTERNAL);
     store_commit(s);
-    CHECK(store_retention(s, 4, 0) == RC_OK);
+    CHECK(retention_run(s, 4, 0, 0) == RC_OK);
     after(s, "a", 0, 100, &R);
     CHECK(seqs_are(&R, 7, 10));
     after(s, "b", 0, 100, &R);
@@ -593,11 +594,11 @@ TEST(retention_by_count_keeps_newest_per_room)
     CHECK(seqs_are(&R, 1, 1));
     CHECK_EQ_INT(room_seq(s, "a"), 10);
     /* Running it again changes nothing. */
-    CHECK(store_retention(s, 4, 0) == RC_OK);
+    CHECK(retention_run(s, 4, 0, 0) == RC_OK);
     after(s, "a", 0, 100, &R);
     CHECK(seqs_are(&R, 7, 10));
     /* keep 1 */
-    CHECK(store_retention(s, 1, 0) == RC_OK);
+    CHECK(retention_run(s, 1, 0, 0) == RC_OK);
     after(s, "a", 0, 100, &R);
     CHECK(seqs_are(&R, 10, 10));
     after(s, "b", 0, 100, &R);
@@ -605,7 +606,7 @@ TEST(retention_by_count_keeps_newest_per_room)
     /* New messages continue the counter; the count applies to them. */
     for (uint64_t q = 11; q <= 13; q++)
         put_msg(s, "a", q, "u", NULL, 1000);
-    CHECK(store_retention(s, 2, 0) == RC_OK);
+    CHECK(retention_run(s, 2, 0, 0) == RC_OK);
     after(s, "a", 0, 100, &R);
     CHECK(seqs_are(&R, 12, 13));
     rows_clear(&R);
@@ -624,14 +625,14 @@ TEST(retention_by_age_keeps_room_seq)
         put_msg(s, "b", q, "u", NULL, 500);
     store_commit(s);
     /* Older than 1003 goes, whatever the count allows. */
-    CHECK(store_retention(s, 1000, 1003) == RC_OK);
+    CHECK(retention_run(s, 1000, 1003, 0) == RC_OK);
     after(s, "a", 0, 100, &R);
     CHECK(seqs_are(&R, 3, 5));
     after(s, "b", 0, 100, &R);
     CHECK_EQ_INT(R.n, 0);
     CHECK_EQ_INT(room_seq(s, "b"), 3); /* emptied, counter kept */
     /* Everything deleted by age: the counters survive. */
-    CHECK(store_retention(s, 1000, 1000000) == RC_OK);
+    CHECK(retention_run(s, 1000, 1000000, 0) == RC_OK);
     after(s, "a", 0, 100, &R);
     CHECK_EQ_INT(R.n, 0);
     CHECK_EQ_INT(room_seq(s, "a"), 5);
@@ -647,7 +648,7 @@ TEST(retention_by_age_keeps_room_seq)
     CHECK(put_msg(s, "a", 6, "u", NULL, 2000000) == RC_OK);
     CHECK_EQ_INT(room_seq(s, "a"), 6);
     /* min_ts 0 is "no age limit". */
-    CHECK(store_retention(s, 1000, 0) == RC_OK);
+    CHECK(retention_run(s, 1000, 0, 0) == RC_OK);
     after(s, "a", 0, 100, &R);
     CHECK(seqs_are(&R, 6, 6));
     rows_clear(&R);
@@ -705,7 +706,7 @@ TEST(reopen_keeps_everything)
     store_member_put(s, "lobby", "alice", "Alice", 20);
     store_member_put(s, "lobby", "bob", "Bob", 11);
     store_commit(s);
-    CHECK(store_retention(s, 15, 0) == RC_OK); /* keeps 6..20 */
+    CHECK(retention_run(s, 15, 0, 0) == RC_OK); /* keeps 6..20 */
     store_close(s);
 
     s = open_store();
@@ -752,6 +753,76 @@ TEST(open_fails_cleanly_on_bad_path)
     log_threshold = saved;
     CHECK(r != RC_OK);
     CHECK(s == (store *)(uintptr_t)1);
+    tmp_cleanup();
+}
+
+/* --- storage failures (bk_outage.c builds on these) ------------------- */
+
+TEST(a_failed_write_fails_its_whole_transaction)
+{
+    tmp_setup();
+    store *s = open_store();
+    CHECK(store_begin(s) == RC_OK);
+    CHECK(put_msg(s, "lobby", 1, "alice", NULL, 1) == RC_OK);
+    CHECK(store_commit(s) == RC_OK);
+    CHECK(store_begin(s) == RC_OK);
+    CHECK(put_msg(s, "lobby", 2, "alice", NULL, 2) == RC_OK);
+    CHECK(put_msg(s, "lobby", 1, "bob", NULL, 3) == RC_DB); /* fails */
+    /* Later writes of it are refused, and nothing of it is committed. */
+    CHECK(put_msg(s, "lobby", 3, "alice", NULL, 4) == RC_UNAVAILABLE);
+    CHECK(store_member_put(s, "lobby", "alice", "A", 0) == RC_UNAVAILABLE);
+    CHECK(store_begin(s) == RC_UNAVAILABLE);
+    CHECK(store_commit(s) == RC_DB);
+    CHECK(!store_ok(s));
+    CHECK(store_errors(s) >= 1);
+    after(s, "lobby", 0, 10, &R);
+    CHECK(seqs_are(&R, 1, 1));
+    /* Down: writes refused up front, reads served, until a probe. */
+    CHECK(store_begin(s) == RC_UNAVAILABLE);
+    CHECK(put_msg(s, "lobby", 2, "alice", NULL, 2) == RC_UNAVAILABLE);
+    CHECK_EQ_INT(room_seq(s, "lobby"), 1);
+    CHECK(store_probe(s, 5) == RC_OK);
+    CHECK(store_ok(s));
+    CHECK(store_begin(s) == RC_OK);
+    CHECK(put_msg(s, "lobby", 2, "alice", NULL, 2) == RC_OK);
+    CHECK(store_commit(s) == RC_OK);
+    after(s, "lobby", 0, 10, &R);
+    CHECK(seqs_are(&R, 1, 2));
+    rows_clear(&R);
+    store_close(s);
+    tmp_cleanup();
+}
+
+TEST(a_database_file_moved_away_fails_the_commit_until_it_is_back)
+{
+    tmp_setup();
+    store *s = open_store();
+    CHECK(store_begin(s) == RC_OK);
+    CHECK(put_msg(s, "lobby", 1, "alice", NULL, 1) == RC_OK);
+    CHECK(store_commit(s) == RC_OK);
+    char away[400];
+    snprintf(away, sizeof away, "%s.away", db_path);
+    CHECK(rename(db_path, away) == 0);
+    /* SQLite would commit into the moved file; the store refuses. */
+    CHECK(store_begin(s) == RC_OK);
+    CHECK(put_msg(s, "lobby", 2, "alice", NULL, 2) == RC_OK);
+    CHECK(store_commit(s) == RC_DB);
+    CHECK(!store_ok(s));
+    CHECK_CONTAINS(store_last_error(s), "removed or replaced");
+    after(s, "lobby", 0, 10, &R); /* reads still work */
+    CHECK(seqs_are(&R, 1, 1));
+    CHECK(store_probe(s, 5) == RC_UNAVAILABLE);
+    CHECK(rename(away, db_path) == 0);
+    CHECK(store_probe(s, 6) == RC_OK);
+    CHECK(store_begin(s) == RC_OK);
+    CHECK(put_msg(s, "lobby", 2, "alice", NULL, 2) == RC_OK);
+    CHECK(store_commit(s) == RC_OK);
+    store_close(s);
+    s = open_store(); /* what was committed is in the file */
+    after(s, "lobby", 0, 10, &R);
+    CHECK(seqs_are(&R, 1, 2));
+    rows_clear(&R);
+    store_close(s);
     tmp_cleanup();
 }
 
