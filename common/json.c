@@ -17,19 +17,27 @@
  * So parsing is done in three steps:
  *   1. json_scan_*: our own RFC 8259 scanner walks the text once. It checks
  *      the grammar, strict UTF-8 (valid_utf8), escapes (surrogate pairs must
- *      pair up), the nesting depth, that integers fit int64, that no key
- *      holds \u0000, and counts every object member it sees.
- *   2. json-c builds the tree from exactly the scanned bytes.
- *   3. json_walk checks what json-c knows better than the text: doubles
- *      must be finite (1e400 overflows, 1e-400 underflows to 0 and is fine),
- *      and the tree must hold as many members as the text did -- fewer means
- *      json-c merged duplicate keys.
+ *      pair up), the nesting depth, that no key holds \u0000, counts every
+ *      object member it sees, and notes integers beyond int64.
+ *   2. json-c builds the tree from exactly the scanned bytes -- or, when
+ *      integers beyond int64 were seen, from a copy in which each of them
+ *      is written as a double (json_mark_big), since json-c would saturate
+ *      it to a wrong integer.
+ *   3. json_walk checks that the tree holds as many members as the text
+ *      did -- fewer means json-c merged duplicate keys.
+ * Numbers are never bad_json when the grammar holds (RFC 8259 text is valid
+ * whatever its magnitude): 1e400 becomes an infinite double and
+ * -9223372036854775809 a double, and as no field reader takes a double for
+ * an integer, a field holding one is a bad_request naming the field, while
+ * an unknown field holding one is ignored like any other. NaN and Infinity
+ * are not JSON and are refused by the grammar.
  * The scanner makes json-c's own checks redundant; they are kept as a second
  * opinion. */
 #include "json.h"
 
 #include <limits.h>
-#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "valid.h"
 
@@ -38,6 +46,10 @@ typedef struct json_scan {
     const char *end;    /* one past the last byte */
     int depth;          /* containers open around p */
     size_t members;     /* object members seen so far */
+    size_t nbig;        /* integers beyond int64 seen so far */
+    const char *start;  /* the text's first byte */
+    size_t *big_at;     /* NULL, or room for nbig offsets: where each of
+                           those integers ends */
 } json_scan;
 
 static bool json_scan_value(json_scan *s);
@@ -148,9 +160,10 @@ static bool is_digit(char c)
 }
 
 /* A number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?. One without a
- * fraction or exponent becomes an int64 in json-c and must fit one; json-c
- * would saturate it silently. The others become doubles, checked for
- * overflow in json_walk once json-c has converted them. */
+ * fraction or exponent becomes an int64 in json-c, which saturates one
+ * beyond int64 silently: such integers are noted (see json_parse_strict).
+ * The others become doubles (1e400: infinity), which no field reader
+ * takes. */
 static bool json_scan_number(json_scan *s)
 {
     bool negative = json_scan_byte(s, '-');
@@ -189,7 +202,12 @@ static bool json_scan_number(json_scan *s)
         while (s->p < s->end && is_digit(*s->p))
             s->p++;
     }
-    return !(integer && overflow);
+    if (integer && overflow) {
+        if (s->big_at != NULL)
+            s->big_at[s->nbig] = (size_t)(s->p - s->start);
+        s->nbig++;
+    }
+    return true;
 }
 
 static bool json_scan_literal(json_scan *s, const char *word, size_t len)
@@ -270,13 +288,11 @@ static bool json_scan_value(json_scan *s)
     return ok;
 }
 
-/* Step 3 (see the top): finite doubles, and adds up the members json-c kept.
- * The tree is at most JSON_DEPTH_MAX deep, which bounds the recursion. */
+/* Step 3 (see the top): adds up the members json-c kept. The tree is at
+ * most JSON_DEPTH_MAX deep, which bounds the recursion. */
 static bool json_walk(json_object *o, size_t *members)
 {
     switch (json_object_get_type(o)) {
-    case json_type_double:
-        return isfinite(json_object_get_double(o));
     case json_type_array: {
         size_t n = json_object_array_length(o);
         for (size_t i = 0; i < n; i++)
@@ -298,12 +314,46 @@ static bool json_walk(json_object *o, size_t *members)
     }
 }
 
+/* The text json-c is given when integers beyond int64 were seen: a copy in
+ * which each of them is followed by ".0", so that json-c makes it a double
+ * (which no field reader takes: json_get_int answers bad_request, and the
+ * caller names the field) instead of saturating it to a wrong integer.
+ * Rare, so a second scan to find them costs nothing in the common case.
+ * Returns an owned buffer (free), or NULL without memory. */
+static char *json_mark_big(const char *text, size_t object_end, size_t nbig,
+                           size_t *out_len)
+{
+    size_t *at = malloc(nbig * sizeof *at);
+    char *copy = malloc(object_end + 2 * nbig);
+    if (at == NULL || copy == NULL) {
+        free(at);
+        free(copy);
+        return NULL;
+    }
+    json_scan s = {.p = text, .end = text + object_end, .start = text,
+                   .big_at = at};
+    json_scan_ws(&s);
+    json_scan_object(&s); /* the same bytes as the first scan: succeeds */
+    size_t from = 0, n = 0;
+    for (size_t i = 0; i < s.nbig; i++) {
+        memcpy(copy + n, text + from, at[i] - from);
+        n += at[i] - from;
+        memcpy(copy + n, ".0", 2);
+        n += 2;
+        from = at[i];
+    }
+    memcpy(copy + n, text + from, object_end - from);
+    *out_len = n + object_end - from;
+    free(at);
+    return copy;
+}
+
 rc json_parse_strict(const char *text, size_t len, json_object **out)
 {
-    /* json-c takes an int length. */
-    if (len == 0 || len > INT_MAX)
+    /* json-c takes an int length (and ".0" may be added: see below). */
+    if (len == 0 || len > INT_MAX / 4)
         return RC_BAD_JSON;
-    json_scan s = {text, text + len, 0, 0};
+    json_scan s = {.p = text, .end = text + len, .start = text};
     json_scan_ws(&s);
     if (s.p < s.end && *s.p != '{') {
         /* Well-formed JSON that is not an object lacks the `event` field:
@@ -319,11 +369,23 @@ rc json_parse_strict(const char *text, size_t len, json_object **out)
     if (s.p != s.end)
         return RC_BAD_JSON;
 
+    /* Integers beyond int64 are valid JSON (never bad_json), but json-c
+     * would saturate them: it gets a copy where they are doubles. */
+    char *marked = NULL;
+    if (s.nbig > 0) {
+        marked = json_mark_big(text, object_end, s.nbig, &object_end);
+        if (marked == NULL)
+            return RC_NOMEM;
+        text = marked;
+    }
+
     /* json-c counts one level more than it lets through (new_ex(16) refuses
      * 16 nested objects); our scanner has already enforced the limit. */
     json_tokener *tok = json_tokener_new_ex(JSON_DEPTH_MAX + 1);
-    if (tok == NULL)
+    if (tok == NULL) {
+        free(marked);
         return RC_NOMEM;
+    }
     json_tokener_set_flags(tok,
                            JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     /* An object ends at its `}`, so json-c needs no terminating NUL here. */
@@ -333,6 +395,7 @@ rc json_parse_strict(const char *text, size_t len, json_object **out)
               json_tokener_get_parse_end(tok) == object_end &&
               json_object_is_type(obj, json_type_object);
     json_tokener_free(tok);
+    free(marked);
     size_t members = 0;
     if (!ok || !json_walk(obj, &members) || members != s.members) {
         json_object_put(obj);

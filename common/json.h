@@ -19,9 +19,11 @@
 
 /* Parses text[0..len) (need not be NUL-terminated). On RC_OK *out is an
  * owned object (free with json_object_put). RC_BAD_JSON when the text is not
- * strict JSON, nests deeper than JSON_DEPTH_MAX, repeats a key, or holds
- * NaN, Infinity or a number that overflows a double or int64;
- * RC_BAD_REQUEST when it is strict JSON but not an object. */
+ * strict JSON (NaN and Infinity are not), nests deeper than JSON_DEPTH_MAX
+ * or repeats a key; RC_BAD_REQUEST when it is strict JSON but not an
+ * object; RC_NOMEM. A number too large for an int64 or a double is valid
+ * JSON: it is kept as a double (infinite when it overflows one), which
+ * json_get_int refuses, so the caller names the field. */
 rc json_parse_strict(const char *text, size_t len, json_object **out);
 
 /* Field readers. Each returns RC_OK and sets the out-params when `key` is

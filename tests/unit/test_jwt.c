@@ -420,7 +420,9 @@ TEST(payload_strict_json)
     CHECK_STR(why_payload("{\"sub\":\"a\",\"exp\":1700003600}{}"), "malformed payload");
     CHECK_STR(why_payload("{\"sub\":\"a\",\"exp\":NaN}"), "malformed payload");
     CHECK_STR(why_payload("{\"sub\":\"a\",\"exp\":Infinity}"), "malformed payload");
-    CHECK_STR(why_payload("{\"sub\":\"a\",\"exp\":1e400}"), "malformed payload");
+    /* Valid JSON, but no integer exp: refused all the same. */
+    CHECK_STR(why_payload("{\"sub\":\"a\",\"exp\":1e400}"), "exp missing or invalid");
+    CHECK_STR(why_payload("{\"sub\":\"a\",\"exp\":99999999999999999999}"), "exp missing or invalid");
     CHECK_STR(why_payload("{\"sub\":'a',\"exp\":1700003600}"), "malformed payload");
     CHECK_STR(why_payload("{\"sub\":\"a\",\"exp\":1700003600,}"), "malformed payload");
     CHECK_STR(why_payload("{\"sub\":\"a\",/*c*/\"exp\":1700003600}"), "malformed payload");
