@@ -10,11 +10,9 @@
 
 #include "clock.h"
 #include "log.h"
+#include "protocol.h"
 
 #define WRITE_CHUNK (256 * 1024) /* most bytes a writer takes in one turn */
-/* A connection still open this long after its close began (its worker is
- * stuck reading a frame that never completes) has its socket shut down. */
-#define STUCK_CLOSE_MS 3000
 
 atomic_ullong conn_frames_out;
 atomic_ullong conn_slow_closes;
@@ -147,16 +145,30 @@ static void conn_schedule(conn *c)
         atomic_fetch_sub(&c->refs, 1); /* never the last: the caller has one */
 }
 
-/* With c->lock held: c cannot keep up. Drop what it has and end it. */
+static outframe *close_frame(uint16_t code, const char *reason);
+static bool conn_append(conn *c, outframe *f);
+
+/* With c->lock held: c cannot keep up. Drop what it has and end it. The
+ * queue holds whole frames only, so the stream is at a frame boundary and
+ * a close frame (1008) can still go out to a client that reads at all; its
+ * worker reads on until the client answers it (conn_drain). */
 static void conn_overflow(conn *c)
 {
+    bool was_closing = c->closing;
     conn_drop_queue(c);
     conn_mark_closing(c);
     atomic_fetch_add(&conn_slow_closes, 1);
     LOG(LOG_INFO, "event=slow_consumer conn=%llu ip=%s action=close",
         (unsigned long long)c->id, c->ip);
-    if (!c->gone)
+    if (c->gone)
+        return;
+    outframe *f = was_closing ? NULL : close_frame(CLOSE_POLICY,
+                                                   "slow consumer");
+    if (f != NULL && conn_append(c, f))
+        conn_schedule(c);
+    else
         mg_disable_connection_keep_alive(c->mg); /* leaves the read loop */
+    outframe_unref(f);
 }
 
 /* With c->lock held: whether c's queue is over its limits `times` over. */
@@ -165,6 +177,28 @@ static bool conn_over(const conn *c, size_t more, unsigned times)
     const config *cfg = W.cfg;
     return c->qcount >= (unsigned)cfg->send_queue_frames * times ||
            c->qbytes + more > (size_t)cfg->send_queue_bytes * times;
+}
+
+/* With c->lock held: appends f (taking a reference); false without
+ * memory, and then nothing changed. */
+static bool conn_append(conn *c, outframe *f)
+{
+    if (c->qcount == c->qcap) {
+        unsigned cap = c->qcap ? c->qcap * 2 : 8;
+        outframe **q = malloc(cap * sizeof *q);
+        if (q == NULL)
+            return false;
+        for (unsigned i = 0; i < c->qcount; i++)
+            q[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = q;
+        c->qhead = 0;
+        c->qcap = cap;
+    }
+    atomic_fetch_add(&f->refs, 1);
+    c->q[(c->qhead + c->qcount++) % c->qcap] = f;
+    c->qbytes += f->len;
+    return true;
 }
 
 static bool conn_push(conn *c, outframe *f, bool bounded)
@@ -180,23 +214,10 @@ static bool conn_push(conn *c, outframe *f, bool bounded)
             return false;
         }
     }
-    if (c->qcount == c->qcap) {
-        unsigned cap = c->qcap ? c->qcap * 2 : 8;
-        outframe **q = malloc(cap * sizeof *q);
-        if (q == NULL) {
-            conn_overflow(c);
-            return false;
-        }
-        for (unsigned i = 0; i < c->qcount; i++)
-            q[i] = c->q[(c->qhead + i) % c->qcap];
-        free(c->q);
-        c->q = q;
-        c->qhead = 0;
-        c->qcap = cap;
+    if (!conn_append(c, f)) {
+        conn_overflow(c);
+        return false;
     }
-    atomic_fetch_add(&f->refs, 1);
-    c->q[(c->qhead + c->qcount++) % c->qcap] = f;
-    c->qbytes += f->len;
     conn_schedule(c);
     return true;
 }
@@ -241,9 +262,13 @@ void conn_close(conn *c, uint16_t code, const char *reason)
     outframe *f = close_frame(code, reason);
     pthread_mutex_lock(&c->lock);
     if (!c->closing && !c->gone) {
-        if (f == NULL || !conn_push(c, f, false))
+        if (f == NULL)
             conn_overflow(c);
+        else
+            conn_push(c, f, false); /* on failure it ended c itself */
         conn_mark_closing(c);
+        LOG(LOG_DEBUG, "event=close_start conn=%llu code=%u",
+            (unsigned long long)c->id, (unsigned)code);
     }
     pthread_mutex_unlock(&c->lock);
     outframe_unref(f);
@@ -371,9 +396,10 @@ static void writer_turn(conn *c, wbuf *buf)
         mg_disable_connection_keep_alive(mg);
     } else {
         atomic_fetch_add(&conn_frames_out, frames);
-        if (close_after)
-            mg_disable_connection_keep_alive(mg);
-        else if (c->qcount > 0)
+        /* After a close frame the worker reads on until the client's
+         * close (conn_drain): leaving now could reset the connection
+         * under a client still sending, and lose the close frame. */
+        if (!close_after && c->qcount > 0)
             conn_schedule(c);
     }
     pthread_mutex_unlock(&c->lock);
@@ -432,8 +458,40 @@ void conns_stop(void)
     W.runq = NULL;
 }
 
-/* Finds the socket whose peer is c's and shuts it down. civetweb exposes no
- * descriptor, so /proc/self/fd is searched (rare: only for stuck closes). */
+static int64_t close_wait_ms(void)
+{
+    return CONN_CLOSE_WAIT_MS + W.cfg->write_timeout_ms;
+}
+
+enum conn_drain conn_drain(conn *c, int64_t now_ms)
+{
+    pthread_mutex_lock(&c->lock);
+    enum conn_drain d = CONN_OPEN;
+    if (c->closing)
+        d = c->ended || now_ms - c->closing_ms > close_wait_ms()
+                ? CONN_DRAINED
+                : CONN_DRAINING;
+    pthread_mutex_unlock(&c->lock);
+    return d;
+}
+
+static int sockaddr_port(const struct sockaddr_storage *sa)
+{
+    return sa->ss_family == AF_INET
+               ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
+               : ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+}
+
+/* With c->lock held and c not gone: finds c's socket and shuts it down.
+ * civetweb exposes no descriptor, so /proc/self/fd is searched (rare: only
+ * for stuck closes), for the socket with c's peer address and port and the
+ * listening port it came in on. While c is not gone civetweb has not
+ * closed that socket (it does so after the close handler, which marks c
+ * gone under this lock), so that TCP 4-tuple names exactly one open
+ * socket, c's: behind the front proxy every peer is 127.0.0.1, and a
+ * search done after the socket was closed could find another client on a
+ * reused port. Searching at every connect instead would cost a pass over
+ * every descriptor per connection (10,000 of them at full load). */
 static void conn_shutdown_socket(conn *c)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -442,36 +500,40 @@ static void conn_shutdown_socket(conn *c)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         int fd = atoi(e->d_name);
-        struct sockaddr_storage sa;
-        socklen_t len = sizeof sa;
+        struct sockaddr_storage sa, la;
+        socklen_t len = sizeof sa, llen = sizeof la;
         char host[64];
         if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) ||
             getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+            sockaddr_port(&sa) != c->peer_port ||
+            getsockname(fd, (struct sockaddr *)&la, &llen) != 0 ||
+            sockaddr_port(&la) != c->local_port ||
             getnameinfo((struct sockaddr *)&sa, len, host, sizeof host, NULL,
-                        0, NI_NUMERICHOST) != 0)
+                        0, NI_NUMERICHOST) != 0 ||
+            strcmp(host, c->peer) != 0)
             continue;
-        int port = sa.ss_family == AF_INET
-                       ? ntohs(((struct sockaddr_in *)&sa)->sin_port)
-                       : ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        if (port == c->peer_port && strcmp(host, c->peer) == 0) {
-            shutdown(fd, SHUT_RDWR); /* civetweb still owns and closes it */
-            break;
-        }
+        shutdown(fd, SHUT_RDWR); /* civetweb still owns and closes it */
+        break;
     }
     closedir(d);
 }
 
-void conn_check_stuck(conn *c, int64_t now_ms)
+void conn_check_close(conn *c, int64_t now_ms)
 {
     pthread_mutex_lock(&c->lock);
-    bool stuck = c->closing && !c->gone && !c->forced &&
-                 now_ms - c->closing_ms > STUCK_CLOSE_MS + W.cfg->write_timeout_ms;
-    if (stuck)
+    int64_t age = now_ms - c->closing_ms;
+    if (c->closing && !c->gone && age > close_wait_ms() && !c->ended) {
+        /* The client has not answered the close: its worker leaves the
+         * read loop at its next read timeout or frame. */
+        c->ended = true;
+        mg_disable_connection_keep_alive(c->mg);
+    }
+    if (c->closing && !c->gone && age > close_wait_ms() + CONN_STUCK_MS &&
+        !c->forced) {
         c->forced = true;
+        LOG(LOG_INFO, "event=stuck_close conn=%llu ip=%s action=shutdown",
+            (unsigned long long)c->id, c->ip);
+        conn_shutdown_socket(c);
+    }
     pthread_mutex_unlock(&c->lock);
-    if (!stuck)
-        return;
-    LOG(LOG_INFO, "event=stuck_close conn=%llu ip=%s action=shutdown",
-        (unsigned long long)c->id, c->ip);
-    conn_shutdown_socket(c);
 }

@@ -54,6 +54,7 @@ typedef struct conn {
     char ip[64];              /* the client's address (X-Forwarded-For) */
     char peer[64];            /* the TCP peer's address and port */
     int peer_port;
+    int local_port;           /* the listening port it came in on */
     char uid[UID_MAX + 1];    /* server-given uid (auth none) */
     char *token;              /* jwt: kept to register again; owned */
     int64_t opened_ms;
@@ -75,7 +76,8 @@ typedef struct conn {
     bool gone;      /* the close handler ran; mg is invalid */
     int64_t over_since; /* when the queue went over its limits, or 0 */
     int64_t closing_ms; /* when closing began */
-    bool forced;        /* its socket was shut down (conn_check_stuck) */
+    bool ended;         /* the wait for the client's close is over */
+    bool forced;        /* its socket was shut down (conn_check_close) */
     /* guarded by the index lock (gw_index.c) */
     membership *rooms;
 } conn;
@@ -98,20 +100,42 @@ bool conn_send(conn *c, outframe *f);
 /* Frames and queues one text message. */
 bool conn_send_text(conn *c, const char *json, size_t len);
 /* Queues a close frame with code after what is queued; c takes no more
- * frames and its worker leaves the read loop once it is written. */
+ * frames. Its worker keeps reading (and discarding) the client's frames
+ * until the client's close frame, the end of the connection, or the
+ * bounded wait of conn_check_close (see conn_drain). */
 void conn_close(conn *c, uint16_t code, const char *reason);
-/* From c's own worker thread: drops the queue, writes the close frame now.
- * code 0 writes a close frame with no body. */
+/* From c's own worker thread: writes what is queued and then a close frame
+ * with code (unless one is queued or was sent already), now. code 0 writes
+ * a close frame with no body. */
 void conn_close_now(conn *c, uint16_t code);
+
+/* Where c's close handshake stands, for its worker (docs/protocol.md: every
+ * close the server starts can be read by the client, even while it is
+ * still sending). Closing a socket with unread bytes makes the kernel send
+ * an RST, which can destroy the close frame on its way, so after its close
+ * frame the server reads on until the client's own close frame. */
+enum conn_drain {
+    CONN_OPEN,     /* no close started: handle the frame */
+    CONN_DRAINING, /* a close was started: discard the frame (a close
+                      frame from the client ends the connection) */
+    CONN_DRAINED,  /* the wait is over: end the connection now */
+};
+enum conn_drain conn_drain(conn *c, int64_t now_ms);
 /* From the close handler: waits for a write in progress, drops the queue,
  * marks c gone. Does not drop the table's reference. */
 void conn_gone(conn *c);
 
-/* civetweb's reader does not notice a close while it waits for the rest of
- * a frame (a slow or lying payload holds the worker). A conn whose
- * close began long ago but which is still open has its socket shut down,
- * which ends the read. Housekeeping thread. */
-void conn_check_stuck(conn *c, int64_t now_ms);
+/* The bounded wait for the client's close frame. CONN_CLOSE_WAIT_MS after
+ * the close began (plus write_timeout_ms, what writing the close frame may
+ * take), the worker is told to leave its read loop (it notices within
+ * civetweb's websocket_timeout_ms when the client is silent; ws_data ends
+ * it at the next frame otherwise). civetweb's reader does not notice that
+ * while it waits for the rest of a frame (a slow or lying payload
+ * holds the worker), so CONN_STUCK_MS later a conn still open has its
+ * socket shut down, which ends the read. Housekeeping thread. */
+#define CONN_CLOSE_WAIT_MS 2000
+#define CONN_STUCK_MS 3000
+void conn_check_close(conn *c, int64_t now_ms);
 
 /* Counters for /metrics. */
 extern atomic_ullong conn_frames_out;

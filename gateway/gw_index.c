@@ -251,32 +251,40 @@ void index_each(void (*fn)(void *arg, conn *c), void *arg)
     pthread_rwlock_unlock(&X.lock);
 }
 
-void index_register_all(wbuf *w)
+void index_register_all(void (*queue)(const wbuf *w, void *arg), void *arg)
 {
+    wbuf w = {0};
     pthread_rwlock_rdlock(&X.lock);
     map_iter it = {0};
     void *v;
     while (map_next(X.conns, &it, NULL, NULL, &v)) {
         conn *c = v;
-        wbuf_u8(w, EV_OPEN);
-        wbuf_u64(w, c->id);
-        wbuf_cstr(w, c->uid);
         pthread_mutex_lock(&c->lock);
-        if (c->token != NULL && atomic_load(&c->authed)) {
-            wbuf_u8(w, EV_AUTH);
-            wbuf_u64(w, c->id);
-            wbuf_cstr(w, c->token);
-            wbuf_u8(w, 1); /* quiet: the client already has its `auth` */
+        bool gone = c->gone; /* its EV_CLOSE follows index_remove */
+        bool authed = !gone && c->token != NULL && atomic_load(&c->authed);
+        if (!gone) {
+            wbuf_u8(&w, EV_OPEN);
+            wbuf_u64(&w, c->id);
+            wbuf_cstr(&w, c->uid);
+        }
+        if (authed) {
+            wbuf_u8(&w, EV_AUTH);
+            wbuf_u64(&w, c->id);
+            wbuf_cstr(&w, c->token);
+            wbuf_u8(&w, 1); /* quiet: the client already has its `auth` */
         }
         pthread_mutex_unlock(&c->lock);
-        for (membership *m = c->rooms; m != NULL; m = m->next) {
-            wbuf_u8(w, EV_RESUME);
-            wbuf_u64(w, c->id);
-            wbuf_cstr(w, m->room->name);
-            wbuf_cstr(w, m->uid);
-            wbuf_cstr(w, m->name);
-            wbuf_i64(w, (int64_t)m->room->last_seq);
+        for (membership *m = gone ? NULL : c->rooms; m != NULL; m = m->next) {
+            wbuf_u8(&w, EV_RESUME);
+            wbuf_u64(&w, c->id);
+            wbuf_cstr(&w, m->room->name);
+            wbuf_cstr(&w, m->uid);
+            wbuf_cstr(&w, m->name);
+            wbuf_i64(&w, (int64_t)m->room->last_seq);
         }
     }
+    /* Queued before the lock is released: see gw_index.h. */
+    queue(&w, arg);
     pthread_rwlock_unlock(&X.lock);
+    wbuf_free(&w);
 }

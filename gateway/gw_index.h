@@ -48,8 +48,12 @@ void index_part(uint64_t id, const char *room);
  * and close but must not call other index_ functions. */
 void index_each(void (*fn)(void *arg, conn *c), void *arg);
 
-/* Writes EV_OPEN/EV_AUTH/EV_RESUME records registering every connection
- * and its rooms again (after a broker restart) into w. */
-void index_register_all(wbuf *w);
+/* Builds EV_OPEN/EV_AUTH/EV_RESUME records registering every connection
+ * and its rooms again (after a broker restart) and calls queue(w, arg)
+ * (w borrowed, possibly w->failed) before it releases the index lock. A
+ * closing connection's worker takes it out of the index (write lock)
+ * before it queues EV_CLOSE, so the broker never gets a connection's
+ * registration after its close. */
+void index_register_all(void (*queue)(const wbuf *w, void *arg), void *arg);
 
 #endif

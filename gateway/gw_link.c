@@ -36,27 +36,35 @@ static struct {
     nng_socket req;
     atomic_bool up;
     atomic_bool stop;
-    pthread_mutex_t lock; /* guards batch and batch_epoch */
+    pthread_mutex_t lock; /* guards batch, batch_epoch, registering */
     pthread_cond_t more;  /* the batch has records */
     pthread_cond_t taken; /* the sender took the batch */
+    pthread_cond_t registered; /* registering went false */
     wbuf batch;
     uint64_t batch_epoch; /* the broker epoch its records were meant for */
+    /* A register-again round is under way: client events wait until its
+     * records are queued, or they would reach the broker before the
+     * connection they come from (a spurious noauth or not_in_room). */
+    bool registering;
     pthread_t sender, poller;
-    _Atomic uint64_t epoch; /* written by the poller thread only */
+    _Atomic uint64_t epoch; /* written by the poller thread, under lock */
     uint64_t acked;         /* poller thread only */
 } L = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .more = PTHREAD_COND_INITIALIZER,
-       .taken = PTHREAD_COND_INITIALIZER};
+       .taken = PTHREAD_COND_INITIALIZER,
+       .registered = PTHREAD_COND_INITIALIZER};
 
 bool gwlink_up(void)
 {
     return atomic_load(&L.up);
 }
 
-/* Queues records for the sender thread. `bounded`: refuse (unavailable)
- * when the unsent batch is already large; registering again is not. */
-static rc link_queue(const wbuf *records, bool bounded, const char *tail,
-                     size_t tail_len)
+/* Queues records for the sender thread, and tail (when not NULL) as one
+ * str after them. Events (`registration` false) are refused (unavailable)
+ * when the unsent batch is already large, and wait while a register-again
+ * round is being queued; that round itself does neither. */
+static rc link_queue(const wbuf *records, bool registration,
+                     const char *tail, size_t tail_len)
 {
     if (!atomic_load(&L.up))
         return RC_UNAVAILABLE;
@@ -64,10 +72,19 @@ static rc link_queue(const wbuf *records, bool bounded, const char *tail,
     /* A batch goes to one broker epoch: records queued before a broker
      * restart must not reach the new broker as if they came after this
      * gateway registered again (it refuses them with `unavailable`). */
-    uint64_t epoch = atomic_load(&L.epoch);
-    while (L.batch.len > 0 && L.batch_epoch != epoch && !atomic_load(&L.stop))
-        pthread_cond_wait(&L.taken, &L.lock);
-    if (bounded && L.batch.len > BATCH_MAX) {
+    uint64_t epoch;
+    for (;;) {
+        epoch = atomic_load(&L.epoch);
+        if (atomic_load(&L.stop))
+            break;
+        if (!registration && L.registering)
+            pthread_cond_wait(&L.registered, &L.lock);
+        else if (L.batch.len > 0 && L.batch_epoch != epoch)
+            pthread_cond_wait(&L.taken, &L.lock);
+        else
+            break;
+    }
+    if (!registration && L.batch.len > BATCH_MAX) {
         /* The broker is not keeping up (its queue is full and nng's too):
          * refuse, rather than hold ever more here. */
         pthread_mutex_unlock(&L.lock);
@@ -92,12 +109,12 @@ static rc link_queue(const wbuf *records, bool bounded, const char *tail,
 
 rc gwlink_send(const wbuf *records)
 {
-    return link_queue(records, true, NULL, 0);
+    return link_queue(records, false, NULL, 0);
 }
 
 rc gwlink_send_with(const wbuf *records, const char *tail, size_t tail_len)
 {
-    return link_queue(records, true, tail, tail_len);
+    return link_queue(records, false, tail, tail_len);
 }
 
 static void send_unavailable(uint64_t id, const char *cid)
@@ -189,21 +206,45 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
-/* Registers every connection and room again with the broker. */
+/* Poller thread: a register-again round begins, for broker epoch `epoch`.
+ * From here until register_end, client events wait (link_queue). */
+static void register_begin(uint64_t epoch)
+{
+    pthread_mutex_lock(&L.lock);
+    atomic_store(&L.epoch, epoch);
+    L.registering = true;
+    pthread_mutex_unlock(&L.lock);
+}
+
+static void register_end(void)
+{
+    pthread_mutex_lock(&L.lock);
+    L.registering = false;
+    pthread_cond_broadcast(&L.registered);
+    pthread_mutex_unlock(&L.lock);
+}
+
+/* Called by index_register_all with the index still locked. */
+static void register_queue(const wbuf *w, void *arg)
+{
+    (void)arg;
+    if (w->failed)
+        LOG(LOG_ERROR, "event=register_failed reason=\"out of memory\"");
+    else if (w->len > 0)
+        link_queue(w, true, NULL, 0);
+}
+
+/* Registers every connection and room again with the broker, then lets
+ * client events through (register_begin came first). */
 static void resync(const char *why)
 {
-    if (index_count() == 0)
-        return; /* nothing to register (a gateway's first contact) */
-    atomic_fetch_add(&gwlink_resyncs, 1);
-    LOG(LOG_INFO, "event=register_again reason=%s conns=%zu", why,
-        index_count());
-    wbuf w = {0};
-    index_register_all(&w);
-    if (w.failed)
-        LOG(LOG_ERROR, "event=register_failed reason=\"out of memory\"");
-    else if (w.len > 0)
-        link_queue(&w, false, NULL, 0);
-    wbuf_free(&w);
+    if (index_count() > 0) { /* none: a gateway's first contact */
+        atomic_fetch_add(&gwlink_resyncs, 1);
+        LOG(LOG_INFO, "event=register_again reason=%s conns=%zu", why,
+            index_count());
+        index_register_all(register_queue, NULL);
+    }
+    register_end();
 }
 
 /* Applies one fanout record; false when it is malformed. */
@@ -333,11 +374,10 @@ static void apply_reply(nng_msg *m)
     atomic_store(&gwlink_gateways, rbuf_u64(&r));
     if (r.failed || !read_stats(&r))
         goto bad;
-    bool was_up = atomic_exchange(&L.up, true);
-    if (!was_up)
-        LOG(LOG_INFO, "event=broker_up");
     if (kind == WIRE_RESET) {
-        atomic_store(&L.epoch, epoch);
+        register_begin(epoch);
+        if (!atomic_exchange(&L.up, true))
+            LOG(LOG_INFO, "event=broker_up");
         L.acked = 0;
         resync("reset");
         return;
@@ -347,17 +387,32 @@ static void apply_reply(nng_msg *m)
         /* First contact, or a restarted broker that knows nothing of ours:
          * register every connection (none at first contact, usually). */
         again = "new_broker_epoch";
-        atomic_store(&L.epoch, epoch);
     } else if (first != L.acked + 1) {
         again = "gap"; /* never expected, but never silent */
     }
-    L.acked = last;
-    while (r.left > 0)
-        if (!apply_record(&r))
-            goto bad;
+    /* Events wait from the moment the link is up with this epoch until
+     * the registrations are queued, so none can overtake them. */
+    if (again != NULL)
+        register_begin(epoch);
+    if (!atomic_exchange(&L.up, true))
+        LOG(LOG_INFO, "event=broker_up");
+    /* Acknowledge only what was applied: a malformed record in the middle
+     * of a reply must not take the records after it with it. Acknowledging
+     * part of a reply makes the broker reset this gateway's stream (it
+     * registers again and its clients catch up from storage); nothing
+     * applied, the broker sends the same records again. */
+    uint64_t applied = 0;
+    bool ok = true;
+    while (r.left > 0 && (ok = apply_record(&r)))
+        applied++;
+    if (ok)
+        L.acked = last;
+    else if (applied > 0)
+        L.acked = first + applied - 1;
     if (again != NULL)
         resync(again);
-    return;
+    if (ok)
+        return;
 bad:
     LOG(LOG_WARN, "event=bad_fanout reason=\"malformed reply\"");
 }
@@ -441,6 +496,7 @@ void gwlink_stop(void)
     pthread_mutex_lock(&L.lock);
     pthread_cond_signal(&L.more);
     pthread_cond_broadcast(&L.taken);
+    pthread_cond_broadcast(&L.registered);
     pthread_mutex_unlock(&L.lock);
     pthread_join(L.sender, NULL); /* sends what is queued, BYE last */
     nng_close(L.req);

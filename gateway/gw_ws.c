@@ -199,7 +199,7 @@ static void on_message(request *q)
             RC_OK ||
         (has_id && !valid_client_id(id, id_len))) {
         send_error(q->c, RC_BAD_REQUEST, "id must be a string of 1-64 bytes",
-                   NULL);
+                   q->id);
         return;
     }
     wbuf w = {0};
@@ -255,7 +255,8 @@ static void on_history(request *q)
     wbuf_free(&w);
 }
 
-static void send_auth(conn *c, const char *token, size_t len)
+static void send_auth(conn *c, const char *token, size_t len,
+                      const char *id)
 {
     pthread_mutex_lock(&c->lock);
     free(c->token);
@@ -266,7 +267,7 @@ static void send_auth(conn *c, const char *token, size_t len)
     wbuf_u64(&w, c->id);
     wbuf_str(&w, token, len);
     wbuf_u8(&w, 0);
-    forward(c, &w, NULL);
+    forward(c, &w, id);
     wbuf_free(&w);
 }
 
@@ -279,13 +280,18 @@ static void on_auth(request *q)
                    "= none)", q->id);
         return;
     }
-    if (json_get_string(q->obj, "token", true, &token, &len, NULL) != RC_OK ||
-        len == 0 || len > TOKEN_MAX) {
-        send_error(q->c, RC_BAD_REQUEST, "token must be a non-empty string",
-                   q->id);
+    if (json_get_string(q->obj, "token", true, &token, &len, NULL) !=
+        RC_OK) {
+        send_error(q->c, RC_BAD_REQUEST, "token must be a string", q->id);
         return;
     }
-    send_auth(q->c, token, len);
+    if (len == 0 || len > TOKEN_MAX) {
+        /* A bad token, as one the broker refuses: the client may retry. */
+        send_literal(q->c, "{\"event\":\"noauth\",\"message\":"
+                           "\"malformed token\"}");
+        return;
+    }
+    send_auth(q->c, token, len, q->id);
 }
 
 static void on_heartbeat(request *q)
@@ -314,15 +320,22 @@ static void dispatch(request *q, const char *event)
         {"leave", NULL, EV_LEAVE}, {"history", on_history, 0},
         {"auth", on_auth, 0},
     };
+    /* Before auth (jwt), everything but auth and heartbeat gets noauth, an
+     * unknown event (or none) too: docs/protocol.md. */
+    bool open = !S.jwt || atomic_load(&q->c->authed) || q->c->token;
+    if (!open && (event == NULL || (strcmp(event, "auth") != 0 &&
+                                    strcmp(event, "heartbeat") != 0))) {
+        send_literal(q->c, "{\"event\":\"noauth\",\"message\":"
+                           "\"authenticate first\"}");
+        return;
+    }
+    if (event == NULL) {
+        send_error(q->c, RC_BAD_REQUEST, "event must be a string", q->id);
+        return;
+    }
     for (size_t i = 0; i < sizeof EVENTS / sizeof EVENTS[0]; i++) {
         if (strcmp(event, EVENTS[i].name) != 0)
             continue;
-        bool open = !S.jwt || atomic_load(&q->c->authed) || q->c->token;
-        if (!open && EVENTS[i].fn != on_auth && EVENTS[i].fn != on_heartbeat) {
-            send_literal(q->c, "{\"event\":\"noauth\",\"message\":"
-                               "\"authenticate first\"}");
-            return;
-        }
         if (EVENTS[i].fn != NULL)
             EVENTS[i].fn(q);
         else
@@ -330,6 +343,19 @@ static void dispatch(request *q, const char *event)
         return;
     }
     send_error(q->c, RC_UNKNOWN_EVENT, "unknown event", q->id);
+}
+
+/* The client's `id` in obj when it is a valid one (echoed in errors), else
+ * NULL. Borrowed from obj. */
+static const char *client_id(json_object *obj)
+{
+    const char *id;
+    size_t id_len;
+    bool has_id = false;
+    if (json_get_string(obj, "id", false, &id, &id_len, &has_id) == RC_OK &&
+        has_id && valid_client_id(id, id_len))
+        return id;
+    return NULL;
 }
 
 /* One complete text message from the client. */
@@ -344,17 +370,11 @@ static void on_text(conn *c, const char *text, size_t len)
                              : "not strict JSON (RFC 8259)", NULL);
         return;
     }
-    const char *event, *id;
-    size_t id_len;
-    bool has_id = false;
-    if (json_get_string(q.obj, "id", false, &id, &id_len, &has_id) ==
-            RC_OK &&
-        has_id && valid_client_id(id, id_len))
-        q.id = id;
+    const char *event;
+    q.id = client_id(q.obj);
     if (json_get_string(q.obj, "event", true, &event, NULL, NULL) != RC_OK)
-        send_error(c, RC_BAD_REQUEST, "event must be a string", q.id);
-    else
-        dispatch(&q, event);
+        event = NULL;
+    dispatch(&q, event);
     json_object_put(q.obj);
 }
 
@@ -394,8 +414,36 @@ static void on_binary(conn *c, const char *data, size_t len)
     binary_free(&m);
 }
 
-/* Token bucket; false when the event must not be processed. */
-static bool rate_ok(conn *c, int64_t now, bool *close)
+/* `rate_limited` for a refused message, with its `id` when it has a valid
+ * one. That costs a strict parse of the text (or of a binary message's
+ * header), as the event would have cost had it been let through; the abuse
+ * bucket bounds how many a flood gets (rate_abuse_refill(rate_per_s) a
+ * second, half the allowed rate, so a flood costs at most 1.5x the parsing
+ * of an allowed client) before 1008. A cheaper scan for "id" could be
+ * fooled by the same key nested or escaped; the parse gives exactly the id
+ * the event would have echoed. */
+static void send_rate_limited(conn *c, const char *data, size_t len,
+                              bool binary)
+{
+    json_object *obj = NULL;
+    binary_msg m = {0};
+    const char *id = NULL;
+    if (binary) {
+        const char *why;
+        binary_parse(data, len, &m, &why);
+        id = m.id;
+    } else if (json_parse_strict(data, len, &obj) == RC_OK) {
+        id = client_id(obj);
+    }
+    send_error(c, RC_RATE_LIMITED, "too many events; slow down", id);
+    json_object_put(obj);
+    binary_free(&m);
+}
+
+/* Token bucket; false when the event must not be processed. data/len: the
+ * refused message (text, or binary when `binary`), for the error's id. */
+static bool rate_ok(conn *c, int64_t now, const char *data, size_t len,
+                    bool binary, bool *close)
 {
     double per_s = (double)S.cfg->rate_per_s;
     *close = false;
@@ -408,7 +456,7 @@ static bool rate_ok(conn *c, int64_t now, bool *close)
         *close = true;
         return false;
     }
-    send_error(c, RC_RATE_LIMITED, "too many events; slow down", NULL);
+    send_rate_limited(c, data, len, binary);
     return false;
 }
 
@@ -527,17 +575,22 @@ static void ws_ready(struct mg_connection *mg, void *cbdata)
     (void)cbdata;
     uint64_t id = atomic_fetch_add(&S.next_id, 1) + 1;
     conn *c = conn_new(id, mg, S.cfg, clock_mono_ms());
+    if (c != NULL) {
+        /* Filled in before the index has it: the poller's register-again
+         * round reads uid from any connection in the index. */
+        snprintf(c->ip, sizeof c->ip, "%s", pending_ip);
+        const struct mg_request_info *ri = mg_get_request_info(mg);
+        snprintf(c->peer, sizeof c->peer, "%s", ri->remote_addr);
+        c->peer_port = ri->remote_port;
+        c->local_port = ri->server_port;
+        new_uid(c->uid, sizeof c->uid);
+    }
     if (c == NULL || index_add(c) != RC_OK) {
         conn_unref(c);
         mg_disable_connection_keep_alive(mg);
         LOG(LOG_ERROR, "event=conn_failed reason=\"out of memory\"");
         return;
     }
-    snprintf(c->ip, sizeof c->ip, "%s", pending_ip);
-    const struct mg_request_info *ri = mg_get_request_info(mg);
-    snprintf(c->peer, sizeof c->peer, "%s", ri->remote_addr);
-    c->peer_port = ri->remote_port;
-    new_uid(c->uid, sizeof c->uid);
     atomic_fetch_add(&S.open, 1);
     ip_count(c->ip, 1);
     mg_set_user_connection_data(mg, c);
@@ -553,7 +606,7 @@ static void ws_ready(struct mg_connection *mg, void *cbdata)
     const char *qs = mg_get_request_info(mg)->query_string;
     int n = qs ? mg_get_var(qs, strlen(qs), "token", token, sizeof token) : -1;
     if (n > 0 && S.jwt)
-        send_auth(c, token, (size_t)n);
+        send_auth(c, token, (size_t)n, NULL);
     LOG(LOG_DEBUG, "event=open conn=%llu ip=%s", (unsigned long long)id,
         c->ip);
 }
@@ -568,6 +621,21 @@ static int ws_data(struct mg_connection *mg, int bits, char *data,
     int64_t now = clock_mono_ms();
     atomic_store(&c->last_rx_ms, now);
     atomic_fetch_add(&ws_frames_in, 1);
+    /* After a close the server started, the client's frames are read and
+     * dropped until its own close frame: the socket is not closed under a
+     * client still sending (the kernel would reset the connection and the
+     * close frame could be lost), for a bounded time (gw_conn.h). */
+    switch (conn_drain(c, now)) {
+    case CONN_OPEN:
+        break;
+    case CONN_DRAINING:
+        if ((bits & 0x0f) != MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+            return 1;
+        conn_close_now(c, 0); /* our close frame, if still queued */
+        return 0;
+    case CONN_DRAINED:
+        return 0;
+    }
     const char *msg = NULL;
     size_t msg_len = 0;
     uint16_t code = 0;
@@ -584,11 +652,11 @@ static int ws_data(struct mg_connection *mg, int bits, char *data,
         return 1;
     }
     case FA_TEXT:
-        if (rate_ok(c, now, &close))
+        if (rate_ok(c, now, msg, msg_len, false, &close))
             on_text(c, msg, msg_len);
         break;
     case FA_BINARY:
-        if (rate_ok(c, now, &close))
+        if (rate_ok(c, now, msg, msg_len, true, &close))
             on_binary(c, msg, msg_len);
         break;
     case FA_CLOSE:
@@ -597,13 +665,12 @@ static int ws_data(struct mg_connection *mg, int bits, char *data,
     case FA_FAIL:
         atomic_fetch_add(&ws_protocol_closes, 1);
         conn_close_now(c, code);
-        return 0;
+        return 1; /* reads on until the client's close (conn_drain) */
     }
     if (close) {
         LOG(LOG_INFO, "event=abuse_close conn=%llu ip=%s",
             (unsigned long long)c->id, c->ip);
         conn_close_now(c, CLOSE_POLICY);
-        return 0;
     }
     return 1;
 }
@@ -617,16 +684,22 @@ static void ws_close(const struct mg_connection *cmg, void *cbdata)
         return;
     mg_set_user_connection_data(mg, NULL);
     conn_gone(c);
+    uint64_t id = c->id;
+    ip_count(c->ip, -1);
+    atomic_fetch_sub(&S.open, 1);
+    /* Out of the index before the broker hears of the close: a register-
+     * again round builds and queues its records under the index lock, so
+     * it either has this connection and goes out before EV_CLOSE, or does
+     * not have it. The other order could register it after its close,
+     * online for good. */
+    index_remove(c); /* drops the table's reference: c may be freed */
     wbuf w = {0};
     wbuf_u8(&w, EV_CLOSE);
-    wbuf_u64(&w, c->id);
+    wbuf_u64(&w, id);
     if (!w.failed)
         gwlink_send(&w);
     wbuf_free(&w);
-    ip_count(c->ip, -1);
-    atomic_fetch_sub(&S.open, 1);
-    LOG(LOG_DEBUG, "event=close conn=%llu", (unsigned long long)c->id);
-    index_remove(c); /* drops the table's reference: c may be freed */
+    LOG(LOG_DEBUG, "event=close conn=%llu", (unsigned long long)id);
 }
 
 rc ws_start(struct mg_context *ctx, const config *cfg)
@@ -654,7 +727,7 @@ static void check_conn(void *arg, conn *c)
 {
     int64_t now = *(int64_t *)arg;
     const config *cfg = S.cfg;
-    conn_check_stuck(c, now);
+    conn_check_close(c, now);
     pthread_mutex_lock(&c->lock);
     bool closing = c->closing;
     pthread_mutex_unlock(&c->lock);
