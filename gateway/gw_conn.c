@@ -207,7 +207,12 @@ static bool conn_push(conn *c, outframe *f, bool bounded)
         int64_t now = clock_mono_ms();
         if (c->over_since == 0)
             c->over_since = now;
-        if (conn_over(c, f->len, 4) ||
+        /* A frame over the byte limit on its own (a picture, a big history
+         * answer) says nothing about the reader: only what was queued
+         * before it counts toward the instant close; the grace still
+         * applies while it waits to be written. */
+        size_t more = f->len > (size_t)W.cfg->send_queue_bytes ? 0 : f->len;
+        if (conn_over(c, more, 4) ||
             now - c->over_since > W.cfg->write_timeout_ms) {
             atomic_fetch_add(&conn_queue_drops, 1);
             conn_overflow(c);

@@ -322,3 +322,22 @@ test('jwt mode: a binary message before auth gets noauth and is dropped; after i
   c.sendBinary(encodeBinary({ event: 'message', room: 'r', id: 'n2' }, 'y'));
   expectFields(await c.next((f) => isBin(f)), { uid: 'ann', name: 'Ann', seq: 1, id: 'n2', size: 1 }, 'after auth');
 });
+
+test('one picture larger than send_queue_bytes on its own is delivered, not taken for a slow reader', { timeout: 60000 }, async () => {
+  // 4 x 65536 = 256 KiB is the instant slow-consumer limit here; a 600 KB
+  // picture alone is over it, yet the readers keep up.
+  const { gw } = await chat({ gateway: { send_queue_bytes: 65536, max_binary_bytes: 1048576 } });
+  const a = await connect(gw, { label: 'a' });
+  const b = await connect(gw, { label: 'b' });
+  await a.enter('r', 'A', { uid: 'a' });
+  await b.enter('r', 'B', { uid: 'b' });
+  for (let i = 1; i <= 3; i++) {
+    a.sendBinary(encodeBinary({ event: 'message', room: 'r', id: `big${i}` }, bytes(600000, i)));
+    for (const c of [a, b]) {
+      const f = await c.next((x) => isBin(x) && x.id === `big${i}`, 10000);
+      assert.ok(f.payload.equals(bytes(600000, i)), `${c.label}: picture ${i}`);
+    }
+  }
+  await b.ping();
+  assert.equal(b.closeInfo, null, 'b is still connected');
+});
