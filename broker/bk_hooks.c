@@ -94,9 +94,10 @@ struct hooks {
     _Atomic uint64_t delivered;   /* events in acknowledged batches */
     _Atomic uint64_t failed;      /* failed attempts */
     _Atomic bool stop;
-    pthread_mutex_t lock;         /* guards kick (and stop, for the cond) */
+    pthread_mutex_t lock;         /* guards kick, idle (and stop, for the cond) */
     pthread_cond_t wake;          /* CLOCK_MONOTONIC */
     bool kick;                    /* rows were committed since the last read */
+    bool idle;                    /* the sender waits for a kick */
     bool running;                 /* the thread was started */
     bool curl_ready;              /* curl_global_init succeeded */
     pthread_t thread;
@@ -345,7 +346,8 @@ void hooks_committed(hooks *h, bk_link *l, int64_t now_wall_ms)
         h->added = false;
         pthread_mutex_lock(&h->lock);
         h->kick = true;
-        pthread_cond_signal(&h->wake);
+        if (h->idle) /* not in a backoff or a request: no wake-up per round */
+            pthread_cond_signal(&h->wake);
         pthread_mutex_unlock(&h->lock);
     }
     if (l == NULL || (now_wall_ms - h->stats_ms < HOOKS_STATS_EVERY_MS &&
@@ -406,9 +408,11 @@ static bool sender_sleep(hooks *h, int64_t ms, bool wake_on_kick)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&h->lock);
+    h->idle = wake_on_kick;
     while (!atomic_load(&h->stop) && !(wake_on_kick && h->kick))
         if (pthread_cond_timedwait(&h->wake, &h->lock, &until) != 0)
             break; /* timed out */
+    h->idle = false;
     if (wake_on_kick)
         h->kick = false;
     pthread_mutex_unlock(&h->lock);

@@ -7,8 +7,9 @@
 # and stops every process it started (by pid).
 #
 # Three broker setups, each with a fresh broker, database and gateway per
-# round, in alternating rounds (a pause of this shared machine then spoils
-# one round, not one setup); each setup is judged by its median round:
+# round, in alternating rounds whose order turns (a pause of this shared
+# machine then spoils one round, not one setup); each setup is judged by
+# its median round:
 #   off      no webhook_url
 #   refused  webhook_url on a port nobody listens on (connections refused)
 #   hang     webhook_url on a receiver that accepts and never answers (each
@@ -139,7 +140,8 @@ round() {
     pending=$(metric "$GW_PORT" roomcast_webhook_pending)
     failed=$(metric "$GW_PORT" roomcast_webhook_failed_total)
     say "  $setup-$2: p50 $(kv "$line" p50_ms) ms, p99 $(kv "$line" p99_ms) ms," \
-        "$(kv "$line" acked_per_s) msg/s, lost $(kv "$line" lost), order $(kv "$line" order);" \
+        "$(kv "$line" acked_per_s) msg/s, lost $(kv "$line" lost), order $(kv "$line" order)," \
+        "server CPU $(kv "$line" server_cores) cores;" \
         "outbox pending ${pending:-?}, failed attempts ${failed:-?}"
     [ -n "$line" ] && echo "$line pending=${pending:-0} failed=${failed:-0}" >>"$TMP/$setup"
     "$LG" fanout --label "$setup-store-$2" --url "ws://127.0.0.1:$GW_PORT/ws" --members 1 --rooms 8 \
@@ -163,16 +165,24 @@ say "=== webhooks: $MEMBERS members, $RATE msg/s for $DURATION s, $ROUNDS altern
 say "  off: no webhook; refused: webhook_url on a closed port; hang: a receiver that never answers"
 r=1
 while [ $r -le "$ROUNDS" ]; do
-    for setup in off refused hang; do round "$setup" "$r"; done
+    # The order turns each round, so that no setup always runs first.
+    case $((r % 3)) in
+    1) order="off refused hang" ;;
+    2) order="refused hang off" ;;
+    0) order="hang off refused" ;;
+    esac
+    for setup in $order; do round "$setup" "$r"; done
     r=$((r + 1))
 done
 say "  (each setup judged by its median round)"
-printf '  %-10s %10s %10s %10s %6s %16s\n' setup p50_ms p99_ms msg/s lost outbox_pending
+printf '  %-10s %10s %10s %10s %6s %12s %16s\n' setup p50_ms p99_ms msg/s lost server_cores outbox_pending
 for setup in off refused hang; do
     m=$(median "$TMP/$setup")
-    printf '  %-10s %10s %10s %10s %6s %16s\n' "$setup" "$(kv "$m" p50_ms)" "$(kv "$m" p99_ms)" \
-        "$(kv "$m" acked_per_s)" "$(kv "$m" lost)" "$(kv "$m" pending)"
+    printf '  %-10s %10s %10s %10s %6s %12s %16s\n' "$setup" "$(kv "$m" p50_ms)" "$(kv "$m" p99_ms)" \
+        "$(kv "$m" acked_per_s)" "$(kv "$m" lost)" "$(kv "$m" server_cores)" "$(kv "$m" pending)"
 done
+p99s() { [ -s "$1" ] && while read -r l; do printf ' %s' "$(kv "$l" p99_ms)"; done <"$1"; }
+say "  p99 ms by round: off$(p99s "$TMP/off"); refused$(p99s "$TMP/refused"); hang$(p99s "$TMP/hang")"
 # median_rate FILE: the median acked_per_s of FILE's lines.
 median_rate() {
     [ -s "$1" ] || return 0
