@@ -22,7 +22,7 @@ BINS := bin/roomcast-broker bin/roomcast-gateway bin/roomcast-token bin/roomcast
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := build-essential curl pkg-config libcivetweb-dev libnng-dev libjson-c-dev \
              libsqlite3-dev libssl-dev libcurl4-openssl-dev
-DEB_TEST  := nodejs npm chromium nginx openssl clang libclang-rt-14-dev
+DEB_TEST  := nodejs npm chromium nginx openssl clang libclang-rt-14-dev sqlite3
 
 # Keep objects of the unit-test binaries between runs.
 .SECONDARY:

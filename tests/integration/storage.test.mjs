@@ -240,3 +240,25 @@ test('a database file that refuses writes (read-only): unavailable, then back', 
     disk.umount();
   }
 });
+
+test('a room whose load from storage fails is refused and not kept (no seq from 0 again)', { timeout: 60000 }, async (t) => {
+  try { sh('sqlite3', ['-version']); } catch { t.skip('the sqlite3 command is not installed (Debian package sqlite3)'); return; }
+  const broker = await startBroker();
+  const gw = await startGateway(broker, { rate_per_s: 1000 });
+  const alice = await connect(gw, { label: 'alice' });
+  await alice.enter(ROOM, 'Alice', { uid: 'alice' });
+  for (let i = 1; i <= 3; i++) expectFields(await send(alice, `m ${i}`, `m-${i}`), { seq: i }, `message ${i}`);
+  await alice.close();
+  await sleep(300); // nobody present: the broker frees the room from memory
+  // Another process renames a table the load reads: the next load fails.
+  const sql = (q) => sh('sqlite3', ['-cmd', '.timeout 5000', broker.db, q]);
+  sql('ALTER TABLE rooms RENAME TO rooms_away');
+  const bob = await connect(gw, { label: 'bob' });
+  bob.send({ event: 'enter', room: ROOM, name: 'Bob', uid: 'bob' });
+  expectFields(await bob.next((f) => f.event === 'enter' || f.event === 'error', 10000),
+    { event: 'error', code: 'unavailable' }, 'enter while the room cannot be loaded');
+  sql('ALTER TABLE rooms_away RENAME TO rooms');
+  // Loaded again from storage: the room goes on from seq 3.
+  expectFields(await bob.enter(ROOM, 'Bob', { uid: 'bob' }, 10000), { seq: 3, total: 2 }, 'enter once storage reads again');
+  expectFields(await send(bob, 'after', 'b-1'), { event: 'message', seq: 4 }, 'the next message continues the room');
+});
