@@ -785,8 +785,8 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
         if (current)
             run_record(ev, gw, &rec);
         else
-            refuse_record(ev, gw, &rec, "the broker restarted; nothing was "
-                          "stored");
+            refuse_record(ev, gw, &rec, "the broker started over (a restart "
+                          "or a storage failure); nothing was stored");
     }
     return n;
 }
