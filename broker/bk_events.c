@@ -108,7 +108,8 @@ static void to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w)
 static void to_hooks(events *ev, const room *rm, const char *kind,
                      const wbuf *w)
 {
-    if (hooks_add(ev->hooks, rm->name, kind, w->data, w->len) != RC_OK)
+    rc r = hooks_add(ev->hooks, rm->name, kind, w->data, w->len);
+    if (r != RC_OK && r != RC_UNAVAILABLE) /* that one is counted there */
         LOG(LOG_ERROR, "event=webhook_outbox_failed room=%s kind=%s",
             rm->name, kind);
 }

@@ -88,6 +88,7 @@ struct hooks {
     bool dirty;                   /* the outbox changed in this round */
     uint64_t round_dropped;       /* dropped in this round */
     int64_t stats_ms;             /* when the figures were last set */
+    int64_t refused_log_ms;       /* last log of events storage refused */
     int64_t oldest_ts;            /* ts of the oldest pending row, or 0 */
     /* shared: written by the sender, read by the main thread */
     _Atomic int64_t acked;        /* last id of the last acknowledged batch */
@@ -248,8 +249,19 @@ rc hooks_add(hooks *h, const char *room, const char *kind, const char *json,
     if (len < 2 || json[0] != '{' || json[len - 1] != '}' ||
         len > INT32_MAX)
         return RC_BAD_REQUEST;
-    if (store_begin(h->st) != RC_OK)
-        return RC_DB;
+    if (store_begin(h->st) != RC_OK) {
+        /* Storage refuses writes (bk_outage.c): an event that needed none
+         * (a member going offline) reached members, but cannot be kept.
+         * Counted with the dropped; one log line per 10 s at most. */
+        h->dropped++;
+        int64_t now = clock_mono_ms();
+        if (h->refused_log_ms == 0 || now - h->refused_log_ms >= 10000) {
+            h->refused_log_ms = now;
+            LOG(LOG_WARN, "event=webhook_dropped reason=\"storage refuses "
+                "writes\" dropped_total=%" PRIu64, h->dropped);
+        }
+        return RC_UNAVAILABLE;
+    }
     sqlite3_stmt *st = hooks_stmt(h, HS_INSERT);
     sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, KINDS[k], -1, SQLITE_STATIC);

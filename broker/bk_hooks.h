@@ -61,7 +61,9 @@ void hooks_close(hooks *h);
  * object exactly as members get it (a binary message: its JSON header,
  * with `type` and `size`, without the payload), ending with '}'; the sender
  * adds `hook_id` to it. Borrows everything. RC_BAD_REQUEST when json is
- * not an object's text, RC_DB when SQLite failed (logged). */
+ * not an object's text, RC_UNAVAILABLE when storage refuses writes (the
+ * event is counted as dropped; logged at most every 10 s), RC_DB when
+ * SQLite failed (logged). */
 rc hooks_add(hooks *h, const char *room, const char *kind, const char *json,
              size_t len);
 

@@ -299,11 +299,13 @@ test('a round undone by a storage failure leaves the outbox as committed: no los
   const port = await freePort();
   const dbdir = path.join(tempDir(), 'dbdir');
   const broker = await startBroker({ db: path.join(dbdir, 'roomcast.db'), webhook_url: `http://127.0.0.1:${port}/hook`,
-    webhook_secret: SECRET, webhook_events: 'message' });
+    webhook_secret: SECRET, webhook_events: 'message,out' });
   const gw = await startGateway(broker);
   const a = await connect(gw);
-  a.autoPong = true;
+  const b = await connect(gw);
+  a.autoPong = b.autoPong = true;
   await a.enter('u', 'A', { uid: 'a' });
+  await b.enter('u', 'B', { uid: 'b' });
   await send(a, 'u', 2);
   await waitFor(async () => (await figures(gw)).pending === 2, { what: '2 pending' });
   const message = async (text, id) => {
@@ -315,6 +317,11 @@ test('a round undone by a storage failure leaves the outbox as committed: no los
   assert.equal((await message('x', 'x-1')).code, 'unavailable');
   await sleep(600); // the figures are set every 250 ms
   assert.equal((await figures(gw)).pending, 2, 'the undone round left no outbox row counted');
+  // Going offline needs no write: members see it, the outbox cannot keep
+  // it, and it is counted as dropped.
+  await b.terminate();
+  await a.next({ event: 'out', uid: 'b' });
+  await waitFor(async () => (await figures(gw)).dropped === 1, { what: 'the out event counted as dropped' });
   fs.renameSync(`${dbdir}.away`, dbdir);
   await waitFor(async () => (await message('x', 'x-1')).event === 'message',
     { what: 'the resend stored', interval: 300, timeoutMs: 20000 });
