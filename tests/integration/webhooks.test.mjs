@@ -34,7 +34,7 @@ async function receiver({ port, mode = () => 'ok' } = {}) {
       const raw = Buffer.concat(chunks);
       const n = r.requests.length;
       const what = mode(n);
-      const rec = { n, method: req.method, url: req.url, headers: req.headers, raw, what };
+      const rec = { n, method: req.method, url: req.url, headers: req.headers, raw, what, socket: req.socket };
       r.requests.push(rec);
       if (what === 'hang') { r.hung.push(res); return; }
       if (what === 'fail') { res.writeHead(500); res.end('no'); return; }
@@ -44,6 +44,7 @@ async function receiver({ port, mode = () => 'ok' } = {}) {
       res.end();
     });
   });
+  r.server.keepAliveTimeout = 60000; // keep-alive reuse is checked below
   await new Promise((resolve) => r.server.listen(r.port, '127.0.0.1', resolve));
   r.url = `http://127.0.0.1:${r.port}/hook`;
   r.close = () => new Promise((resolve) => {
@@ -122,6 +123,8 @@ test('signed requests carry the events members saw, in their order, each with a 
     assert.deepEqual(Object.keys(body), ['events']);
     assert.ok(Array.isArray(body.events) && body.events.length >= 1 && body.events.length <= 100);
   }
+  assert.ok(rx.requests.length >= 2, `several requests (${rx.requests.length})`);
+  assert.equal(new Set(rx.requests.map((q) => q.socket)).size, 1, 'one keep-alive connection for every request');
   await waitFor(async () => { const f = await figures(gw); return f.delivered >= 8 && f.pending === 0 ? f : false; },
     { what: 'webhook figures on the gateway' });
   const f = await figures(gw);
