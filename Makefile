@@ -8,7 +8,9 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Ibroker -Igate
            -DROOMCAST_VERSION='"$(VERSION)"' -MMD -MP
 LDLIBS_GW := -lcivetweb -lnng -ljson-c -lpthread
 LDLIBS_BK := -lnng -ljson-c -lsqlite3 -lcrypto -lcurl -lpthread
-SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# The sanitizer build (unit tests) also turns on every assertion (invariant.h).
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+           -DROOMCAST_ASSERT
 
 COMMON_SRC := $(wildcard common/*.c)
 GW_SRC     := $(wildcard gateway/*.c)
@@ -27,7 +29,7 @@ DEB_TEST  := nodejs npm chromium nginx openssl clang libclang-rt-14-dev sqlite3
 # Keep objects of the unit-test binaries between runs.
 .SECONDARY:
 
-.PHONY: all deps deps-test run test unit bench fuzz soak clean
+.PHONY: all deps deps-test run test unit bench fuzz soak clean debug
 all: $(BINS)
 
 build/rel/%.o: %.c
@@ -59,6 +61,34 @@ build/san/tests/unit/%: $(call obj,san,tests/unit/%.c $(COMMON_SRC) $(BK_LIB_SRC
 build/san/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -Itests/unit -c $< -o $@
+
+# The allocation-failure tests (tests/unit/oom.h) count and fail the
+# allocations of the code under test: the linker sends the malloc family of
+# these binaries alone to the tests' wrappers.
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+build/san/tests/unit/test_oom_%: $(call obj,san,tests/unit/test_oom_%.c $(COMMON_SRC) $(BK_LIB_SRC) $(GW_UNIT_SRC))
+	$(CC) $(CFLAGS) $(SAN) $(OOM_WRAP) -o $@ $^ $(LDLIBS_BK) $(LDLIBS_GW)
+
+# `make debug`: the programs with every assertion on (invariant.h: the walks
+# and lock-owner checks too), in build/debug/bin/ (a rule each, as for bin/).
+# Run tests on them with ROOMCAST_BIN_DIR=build/debug/bin.
+DEBUG_BINS := $(patsubst bin/%,build/debug/bin/%,$(BINS))
+build/debug/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DROOMCAST_ASSERT -c $< -o $@
+build/debug/bin/roomcast-gateway: $(call obj,debug,$(GW_SRC) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_GW)
+build/debug/bin/roomcast-broker: $(call obj,debug,broker/bk_main.c $(BK_LIB_SRC) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BK)
+build/debug/bin/roomcast-token: $(call obj,debug,broker/token_main.c $(BK_LIB_SRC) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BK)
+build/debug/bin/roomcast-backup: $(call obj,debug,broker/backup_main.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BK)
+debug: $(DEBUG_BINS)
 
 deps:
 	@sh tests/deps.sh build $(DEB_BUILD)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invariant.h"
+
 struct rooms {
     map *rooms; /* name -> room */
     map *conns; /* (gateway pointer, conn id) -> bk_conn */
@@ -78,6 +80,7 @@ bool rooms_evict(rooms *r, room *rm)
 {
     if (rm->ngws > 0)
         return false;
+    ASSERT(rm->online == 0);
     map_del(r->rooms, rm->name, strlen(rm->name));
     room_free(rm);
     return true;
@@ -128,6 +131,7 @@ rc room_member_add(room *rm, const char *uid, const char *name,
 
 void room_member_del(room *rm, member *m)
 {
+    ASSERT(m->presences == NULL && m->conns == 0);
     map_del(rm->members, m->uid, strlen(m->uid));
     free(m);
 }
@@ -191,6 +195,7 @@ size_t rooms_conns_of(rooms *r, gateway *gw, bk_conn ***out)
 void rooms_conn_del(rooms *r, bk_conn *c)
 {
     unsigned char key[16] = {0};
+    ASSERT(c->presences == NULL);
     conn_key(c->gw, c->id, key);
     map_del(r->conns, key, sizeof key);
     conn_free(c);
@@ -226,10 +231,13 @@ static rc room_gw_inc(room *rm, gateway *gw)
 static void room_gw_dec(room *rm, gateway *gw)
 {
     for (size_t i = 0; i < rm->ngws; i++)
-        if (rm->gws[i].gw == gw && --rm->gws[i].conns == 0) {
-            rm->gws[i] = rm->gws[--rm->ngws];
+        if (rm->gws[i].gw == gw) {
+            ASSERT(rm->gws[i].conns > 0);
+            if (--rm->gws[i].conns == 0)
+                rm->gws[i] = rm->gws[--rm->ngws];
             return;
         }
+    ASSERT(!"a present connection's gateway is counted in its room");
 }
 
 rc presence_add(bk_conn *c, room *rm, member *m, bool *first)
@@ -249,6 +257,7 @@ rc presence_add(bk_conn *c, room *rm, member *m, bool *first)
     *first = m->conns++ == 0;
     if (*first)
         rm->online++;
+    DEBUG_ASSERT(room_check(rm) && conn_check(c));
     return RC_OK;
 }
 
@@ -268,8 +277,10 @@ bool presence_del(presence *p)
     unlink_presence(&m->presences, p, false);
     room_gw_dec(rm, p->conn->gw);
     free(p);
+    ASSERT(m->conns > 0 && rm->online > 0);
     bool last = --m->conns == 0;
     if (last)
         rm->online--;
+    DEBUG_ASSERT(room_check(rm));
     return last;
 }

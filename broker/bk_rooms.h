@@ -103,4 +103,9 @@ rc presence_add(bk_conn *c, room *rm, member *m, bool *first);
 /* Removes a presence. Returns true when its member went offline. */
 bool presence_del(presence *p);
 
+/* bk_rooms_check.c: walk rm (or c) and assert every rule about its counts;
+ * always true (a broken rule aborts). For DEBUG_ASSERT. */
+bool room_check(const room *rm);
+bool conn_check(const bk_conn *c);
+
 #endif

@@ -494,7 +494,8 @@ rc store_find_cid(store *s, const char *uid, const char *cid, int64_t min_ts,
     sqlite3_bind_int64(st, 3, min_ts);
     long rows = 0;
     rc r = store_rows(s, st, fn, arg, &rows, "find_cid");
-    *found = rows > 0;
+    if (r == RC_OK)
+        *found = rows > 0;
     return r;
 }
 
@@ -533,9 +534,12 @@ rc store_before(store *s, const char *room, uint64_t before, long limit,
     sqlite3_bind_int64(st, 3, limit);
     struct before_wrap w = {fn, arg, 0, false};
     rc r = store_rows(s, st, store_before_row, &w, NULL, "before");
-    *more = false;
-    if (r != RC_OK || !w.any)
+    if (r != RC_OK)
         return r;
+    if (!w.any) {
+        *more = false;
+        return RC_OK;
+    }
     sqlite3_stmt *h = store_stmt(s, ST_HAS_BEFORE);
     sqlite3_bind_text(h, 1, room, -1, SQLITE_STATIC);
     sqlite3_bind_int64(h, 2, (sqlite3_int64)w.oldest);

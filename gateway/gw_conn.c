@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "invariant.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -49,7 +50,9 @@ outframe *outframe_new(int opcode, const char *payload, size_t len)
 
 void outframe_unref(outframe *f)
 {
-    if (f != NULL && atomic_fetch_sub(&f->refs, 1) == 1)
+    int was = f != NULL ? atomic_fetch_sub(&f->refs, 1) : 0;
+    ASSERT(f == NULL || was > 0);
+    if (was == 1)
         free(f);
 }
 
@@ -75,7 +78,8 @@ conn *conn_new(uint64_t id, struct mg_connection *mg, const config *cfg,
 
 void conn_ref(conn *c)
 {
-    atomic_fetch_add(&c->refs, 1);
+    int was = atomic_fetch_add(&c->refs, 1);
+    ASSERT(was > 0); /* a reference is taken only from a live one */
 }
 
 static void conn_drop_queue(conn *c)
@@ -93,7 +97,9 @@ static void conn_drop_queue(conn *c)
 
 void conn_unref(conn *c)
 {
-    if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+    int was = c != NULL ? atomic_fetch_sub(&c->refs, 1) : 0;
+    ASSERT(c == NULL || was > 0);
+    if (was != 1)
         return;
     conn_drop_queue(c);
     frame_in_free(&c->fin);
@@ -105,6 +111,7 @@ void conn_unref(conn *c)
 /* With c->lock held: from now on c takes no more frames. */
 static void conn_mark_closing(conn *c)
 {
+    ASSERT_LOCKED(&c->lock);
     if (!c->closing)
         c->closing_ms = clock_mono_ms();
     c->closing = true;
@@ -113,6 +120,7 @@ static void conn_mark_closing(conn *c)
 /* With W.lock held. */
 static bool runq_push(conn *c)
 {
+    ASSERT_LOCKED(&W.lock);
     if (W.count == W.cap) {
         size_t cap = W.cap ? W.cap * 2 : 256;
         conn **q = malloc(cap * sizeof *q);
@@ -133,6 +141,7 @@ static bool runq_push(conn *c)
 /* With c->lock held: puts c on the run queue unless it is there. */
 static void conn_schedule(conn *c)
 {
+    ASSERT_LOCKED(&c->lock);
     if (c->scheduled || c->writing)
         return;
     conn_ref(c);
@@ -154,6 +163,7 @@ static bool conn_append(conn *c, outframe *f);
  * worker reads on until the client answers it (conn_drain). */
 static void conn_overflow(conn *c)
 {
+    ASSERT_LOCKED(&c->lock);
     bool was_closing = c->closing;
     conn_drop_queue(c);
     conn_mark_closing(c);
@@ -175,6 +185,7 @@ static void conn_overflow(conn *c)
 static bool conn_over(const conn *c, size_t more, unsigned times)
 {
     const config *cfg = W.cfg;
+    ASSERT_LOCKED(&c->lock);
     return c->qcount >= (unsigned)cfg->send_queue_frames * times ||
            c->qbytes + more > (size_t)cfg->send_queue_bytes * times;
 }
@@ -183,6 +194,7 @@ static bool conn_over(const conn *c, size_t more, unsigned times)
  * memory, and then nothing changed. */
 static bool conn_append(conn *c, outframe *f)
 {
+    ASSERT_LOCKED(&c->lock);
     if (c->qcount == c->qcap) {
         unsigned cap = c->qcap ? c->qcap * 2 : 8;
         outframe **q = malloc(cap * sizeof *q);
@@ -198,11 +210,13 @@ static bool conn_append(conn *c, outframe *f)
     atomic_fetch_add(&f->refs, 1);
     c->q[(c->qhead + c->qcount++) % c->qcap] = f;
     c->qbytes += f->len;
+    ASSERT(c->qcount <= c->qcap);
     return true;
 }
 
 static bool conn_push(conn *c, outframe *f, bool bounded)
 {
+    ASSERT_LOCKED(&c->lock);
     if (bounded && conn_over(c, f->len, 1)) {
         int64_t now = clock_mono_ms();
         if (c->over_since == 0)
@@ -282,6 +296,7 @@ void conn_close(conn *c, uint16_t code, const char *reason)
 /* With c->lock held: waits until no writer is inside mg_write on c. */
 static void conn_wait_write(conn *c)
 {
+    ASSERT_LOCKED(&c->lock);
     while (c->writing) {
         pthread_mutex_unlock(&c->lock);
         pthread_mutex_lock(&W.lock);
@@ -343,6 +358,7 @@ void conn_gone(conn *c)
 static size_t conn_gather(conn *c, wbuf *buf, bool *close_after,
                           unsigned *frames)
 {
+    ASSERT_LOCKED(&c->lock);
     wbuf_reset(buf);
     *close_after = false;
     *frames = 0;
@@ -354,10 +370,12 @@ static size_t conn_gather(conn *c, wbuf *buf, bool *close_after,
             *close_after = true;
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qcount--;
+        ASSERT(c->qbytes >= f->len); /* qbytes is the sum of the queue's lengths */
         c->qbytes -= f->len;
         outframe_unref(f);
         (*frames)++;
     }
+    ASSERT(c->qcount > 0 || c->qbytes == 0);
     return buf->len;
 }
 
@@ -499,6 +517,8 @@ static int sockaddr_port(const struct sockaddr_storage *sa)
  * every descriptor per connection (10,000 of them at full load). */
 static void conn_shutdown_socket(conn *c)
 {
+    ASSERT_LOCKED(&c->lock);
+    ASSERT(!c->gone);
     DIR *d = opendir("/proc/self/fd");
     if (d == NULL)
         return;

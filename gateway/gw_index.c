@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invariant.h"
 #include "log.h"
 #include "map.h"
 #include "valid.h"
@@ -61,6 +62,7 @@ rc index_add(conn *c)
 /* With the write lock: takes c out of room r's list. */
 static void lroom_remove(lroom *r, conn *c)
 {
+    ASSERT_WRLOCKED(&X.lock);
     for (size_t i = 0; i < r->n; i++)
         if (r->conns[i] == c) {
             r->conns[i] = r->conns[--r->n];
