@@ -280,6 +280,14 @@ static bool replay(events *ev, room *rm, uint64_t from, bk_conn *c,
     uint64_t cap = (uint64_t)ev->cfg->offline_max;
     if (rm->last_seq - from > cap)
         start = rm->last_seq - cap;
+    /* Pictures make a catch-up large: keep the newest that fit in its byte
+     * budget (a read failure keeps the count cap alone). */
+    uint64_t within = start;
+    if (start < rm->last_seq &&
+        store_newest_within(ev->st, rm->name, start,
+                            (long)(rm->last_seq - start), REPLAY_BYTES_MAX,
+                            &within) == RC_OK)
+        start = within;
     replay_ctx ctx = {.ev = ev, .to_conn = c, .to_gw = gw};
     if (start < rm->last_seq &&
         store_after(ev->st, rm->name, start, (long)(rm->last_seq - start),

@@ -34,6 +34,7 @@ enum {
     ST_BEFORE,
     ST_HAS_BEFORE,
     ST_NEWEST,
+    ST_SIZES,
     ST_MEMBERS,
     ST_MEMBER_PUT,
     ST_MEMBER_DEL,
@@ -59,6 +60,8 @@ static const char *const SQL[ST__COUNT] = {
                   "messages WHERE room=? AND seq<? ORDER BY seq DESC LIMIT ?)"
                   " ORDER BY seq",
     [ST_HAS_BEFORE] = "SELECT 1 FROM messages WHERE room=? AND seq<? LIMIT 1",
+    [ST_SIZES] = "SELECT seq, length(CAST(body AS BLOB)) + coalesce(length(data),0) "
+                 "FROM messages WHERE room=? AND seq>? ORDER BY seq DESC LIMIT ?",
     [ST_NEWEST] = "SELECT " MSG_COLS " FROM messages WHERE room=? AND seq<? "
                   "ORDER BY seq DESC LIMIT ?",
     [ST_MEMBERS] = "SELECT uid,name,last_seen FROM members WHERE room=?",
@@ -559,6 +562,32 @@ rc store_newest(store *s, const char *room, uint64_t before, long limit,
     sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
     sqlite3_bind_int64(st, 3, limit);
     return store_rows_until(s, st, NULL, fn, arg, NULL, "newest");
+}
+
+rc store_newest_within(store *s, const char *room, uint64_t after, long limit,
+                       size_t budget, uint64_t *from)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_SIZES);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, 3, limit);
+    size_t bytes = 0;
+    uint64_t start = after;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        bytes += (size_t)sqlite3_column_int64(st, 1);
+        if (bytes > budget) {
+            start = seq; /* this one and older ones do not fit */
+            r = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE)
+        return store_fail(s, "sizes");
+    *from = start;
+    return RC_OK;
 }
 
 rc store_has_before(store *s, const char *room, uint64_t before, bool *yes)

@@ -72,6 +72,11 @@ rc store_before(store *s, const char *room, uint64_t before, long limit,
  * returns false (history under a byte budget). */
 rc store_newest(store *s, const char *room, uint64_t before, long limit,
                 store_msg_until_fn fn, void *arg);
+/* Of the newest `limit` messages with seq > after, the ones that fit in
+ * `budget` bytes (text plus payload): *from is the seq after which they
+ * all are (`after` when every one fits). Reads sizes, not payloads. */
+rc store_newest_within(store *s, const char *room, uint64_t after, long limit,
+                       size_t budget, uint64_t *from);
 /* Whether the room holds a message with seq < before. */
 rc store_has_before(store *s, const char *room, uint64_t before, bool *yes);
 

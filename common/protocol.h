@@ -24,6 +24,11 @@
 /* the largest max_binary_bytes may be set to: its base64 (4/3) must fit a
  * history answer (HISTORY_BYTES_MAX) with room to spare */
 #define BINARY_MAX_BYTES (8L << 20)
+/* a catch-up (replay on enter) holds at most this many bytes of text and
+ * payload, the newest messages; older ones are left out (`truncated`).
+ * Half the gateway's default slow-consumer limit (4 x send_queue_bytes):
+ * one connection's queue takes a catch-up whole */
+#define REPLAY_BYTES_MAX (8u << 20)
 /* a history answer is kept under this many bytes */
 #define HISTORY_BYTES_MAX (16u << 20)
 /* a server API request body */

@@ -341,3 +341,32 @@ test('one picture larger than send_queue_bytes on its own is delivered, not take
   await b.ping();
   assert.equal(b.closeInfo, null, 'b is still connected');
 });
+
+test('catch-up stays under its byte budget: the newest pictures, then truncated: true and history for the rest', { timeout: 120000 }, async () => {
+  const { gw } = await chat();
+  const a = await connect(gw, { label: 'a' });
+  let b = await connect(gw, { label: 'b' });
+  await a.enter('r', 'A', { uid: 'a' });
+  await b.enter('r', 'B', { uid: 'b' });
+  await b.close();
+  const n = 24;
+  const size = 1000000;
+  for (let i = 1; i <= n; i++) {
+    a.sendBinary(encodeBinary({ event: 'message', room: 'r', id: `c${i}` }, bytes(size, i)));
+    await a.next((f) => isBin(f) && f.seq === i, 20000);
+  }
+  // 24 MB unseen: more than one connection's queue may hold at once.
+  b = await connect(gw, { label: 'b again' });
+  b.send({ event: 'enter', room: 'r', name: 'B', uid: 'b' });
+  const enter = await b.next({ event: 'enter', uid: 'b' }, 30000);
+  const got = b.drain().filter(isBin);
+  assert.equal(enter.truncated, true, 'the enter says older unseen messages were left out');
+  assert.ok(got.length >= 4 && got.length < n, `${got.length} pictures replayed`);
+  assert.deepEqual(got.map((f) => f.seq), Array.from({ length: got.length }, (_, i) => n - got.length + 1 + i), 'the newest ones, in order');
+  for (const f of got) assert.ok(f.replay === true && f.payload.equals(bytes(size, f.seq)));
+  await b.ping();
+  assert.equal(b.closeInfo, null, 'still connected');
+  b.send({ event: 'history', room: 'r', before: got[0].seq, limit: 200 });
+  const h = await b.next('history', 30000);
+  assert.equal(h.messages.at(-1).seq, got[0].seq - 1, 'history continues where the catch-up began');
+});
