@@ -122,8 +122,9 @@ static const config_key CONFIG_KEYS[] = {
         "most connections from one client address; 0: no cap"),
     STR(trusted_proxies, CONFIG_GATEWAY, 0, "127.0.0.1",
         "comma-separated addresses whose X-Forwarded-For is believed"),
-    INT(threads, CONFIG_GATEWAY, 8, 60000, "1024",
-        "civetweb worker threads; one per open WebSocket, so caps them"),
+    INT(threads, CONFIG_GATEWAY, 8, 60000, "10240",
+        "civetweb worker threads; one per open WebSocket, so caps them "
+        "(10240: 10,176 WebSockets, 64 kept for HTTP)"),
     INT(send_queue_frames, CONFIG_GATEWAY, 1, 1048576, "4096",
         "outbound queue per connection, frames; full: the client is closed"),
     INT(send_queue_bytes, CONFIG_GATEWAY, 1024, 1L << 30, "4194304",

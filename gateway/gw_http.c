@@ -59,6 +59,9 @@ static int metrics(struct mg_connection *mg, void *cbdata)
     size_t n = 0, cap = sizeof buf;
     metric(buf, cap, &n, "roomcast_connections", "gauge",
            "Open WebSocket connections.", index_count());
+    metric(buf, cap, &n, "roomcast_connections_max", "gauge",
+           "Open WebSockets past which upgrades get 503.",
+           (unsigned long long)ws_capacity());
     metric(buf, cap, &n, "roomcast_rooms", "gauge",
            "Rooms with a connection on this gateway.", index_rooms());
     metric(buf, cap, &n, "roomcast_broker_up", "gauge",

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include "clock.h"
 #include "config.h"
+#include "gw_capacity.h"
 #include "gw_conn.h"
 #include "gw_http.h"
 #include "gw_index.h"
@@ -24,24 +24,15 @@
 static int on_civetweb_log(const struct mg_connection *mg, const char *msg)
 {
     (void)mg;
+    capacity_note_civetweb(msg);
     LOG(LOG_WARN, "event=civetweb message=\"%s\"", msg);
     return 1;
-}
-
-/* Every WebSocket holds a descriptor: take the hard limit. */
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
 }
 
 static struct mg_context *start_http(const config *cfg)
 {
     char threads[32], timeout[32];
-    snprintf(threads, sizeof threads, "%ld", cfg->threads);
+    snprintf(threads, sizeof threads, "%ld", capacity_workers());
     snprintf(timeout, sizeof timeout, "%ld", cfg->write_timeout_ms);
     const char *options[] = {
         "listening_ports", cfg->listen,
@@ -80,18 +71,28 @@ int main(int argc, char **argv)
                           argc, argv);
     if (code >= 0)
         return code;
-    raise_nofile();
+    /* Before any thread exists: the futex hash and arenas are set here. */
+    capacity_prepare(&cfg);
     mg_init_library(0);
 
     if (index_init() != RC_OK || conns_start(&cfg) != RC_OK ||
         gwlink_start(&cfg) != RC_OK)
         return 1;
     struct mg_context *ctx = start_http(&cfg);
+    if (ctx != NULL && capacity_start_failed()) {
+        /* No mg_stop: it would wait for a master thread that may not be. */
+        LOG(LOG_ERROR, "event=http_start_failed reason=\"civetweb could not "
+            "start every worker thread (a task limit); lower threads\"");
+        return 1;
+    }
     if (ctx == NULL || ws_start(ctx, &cfg) != RC_OK)
         return 1;
     http_start(ctx);
-    LOG(LOG_INFO, "event=ready id=%s listen=%s www=%s threads=%ld auth=%s",
-        cfg.id, cfg.listen, cfg.www, cfg.threads, cfg.auth);
+    LOG(LOG_INFO,
+        "event=ready id=%s listen=%s www=%s threads=%ld websockets_max=%ld "
+        "auth=%s",
+        cfg.id, cfg.listen, cfg.www, capacity_workers(), ws_capacity(),
+        cfg.auth);
 
     while (!proc_stopping) {
         sleep_ms(100);

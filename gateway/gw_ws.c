@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "gw_binary.h"
+#include "gw_capacity.h"
 #include "gw_conn.h"
 #include "gw_index.h"
 #include "gw_link.h"
@@ -708,9 +709,10 @@ rc ws_start(struct mg_context *ctx, const config *cfg)
     S.jwt = strcmp(cfg->auth, "jwt") == 0;
     /* Workers kept for static files and /healthz: 5%, at least 4, at
      * most 64 (a big pool needs no more than that for plain HTTP). */
-    long reserve = cfg->threads / 20;
+    long workers = capacity_workers(); /* cfg->threads, or fewer (limits) */
+    long reserve = workers / 20;
     reserve = reserve < 4 ? 4 : reserve > 64 ? 64 : reserve;
-    S.capacity = cfg->threads - reserve;
+    S.capacity = workers > reserve ? workers - reserve : 0;
     S.per_ip = map_new();
     static const char PING[] = "{\"event\":\"heartbeat\",\"message\":\"ping\"}";
     S.ping = outframe_new(MG_WEBSOCKET_OPCODE_TEXT, PING, sizeof PING - 1);
@@ -721,6 +723,11 @@ rc ws_start(struct mg_context *ctx, const config *cfg)
     mg_set_websocket_handler(ctx, "/**", ws_connect, ws_ready, ws_data,
                              ws_close, NULL);
     return RC_OK;
+}
+
+long ws_capacity(void)
+{
+    return S.capacity;
 }
 
 static void check_conn(void *arg, conn *c)

@@ -17,6 +17,9 @@
 /* Registers the /ws handlers on ctx. Borrows cfg. */
 rc ws_start(struct mg_context *ctx, const config *cfg);
 
+/* The most WebSockets open at once; upgrades past it get 503. */
+long ws_capacity(void);
+
 /* Pings every connection when due; closes silent (4000) and, in jwt mode,
  * unauthenticated (4001) connections. Call every ~100 ms. */
 void ws_housekeeping(int64_t now_ms);

@@ -304,6 +304,10 @@ export async function startGateway(broker, opts = {}) {
     www: WWW,
     id: `gw-${GW_IDS[n % 26]}${n >= 26 ? n : ''}`,
     log_level: 'warn',
+    // The default (10240 workers: 200 MB and 10,000 tasks per gateway) is
+    // too big for many test gateways on a shared machine; a test that
+    // wants it passes threads: null (capacity.test.mjs does).
+    threads: 1024,
     ...extra,
   };
   const proc = spawnProc(BIN.gateway, overridesToArgs(overrides), `gateway ${overrides.id}`);

@@ -95,6 +95,7 @@ test('-c FILE configures both processes (one file, each ignores the other\'s key
     `www = ${WWW}`,
     'id = gw-conf',
     'heartbeat_ms = 20000',
+    'threads = 1024',
     '',
   ].join('\n'));
   const broker = spawnProc(BIN.broker, ['-c', conf], 'broker -c');

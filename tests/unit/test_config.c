@@ -79,7 +79,7 @@ TEST(defaults_match_design)
     CHECK_STR(c.allowed_origins, "");
     CHECK_EQ_INT(c.max_conns_per_ip, 0);
     CHECK_STR(c.trusted_proxies, "127.0.0.1");
-    CHECK_EQ_INT(c.threads, 1024);
+    CHECK_EQ_INT(c.threads, 10240);
     CHECK_EQ_INT(c.send_queue_frames, 4096);
     CHECK_EQ_INT(c.send_queue_bytes, 4194304);
     CHECK_EQ_INT(c.writers, 2);
