@@ -505,7 +505,16 @@ static void link_poll(bk_link *l, nng_msg *req, int64_t now)
     uint64_t instance = rbuf_u64(&r);
     uint64_t epoch = rbuf_u64(&r);
     uint64_t acked = rbuf_u64(&r);
-    if (r.failed || r.left != 0 || idlen == 0 || idlen > GATEWAY_ID_MAX)
+    if (!r.failed && idlen > GATEWAY_ID_MAX) {
+        static bool logged; /* once: such a gateway polls all the time */
+        if (!logged)
+            LOG(LOG_WARN, "event=bad_poll reason=\"gateway id over %d "
+                "bytes\" id_bytes=%zu", GATEWAY_ID_MAX, idlen);
+        logged = true;
+        nng_msg_free(req);
+        return;
+    }
+    if (r.failed || r.left != 0 || idlen == 0)
         goto bad;
     gateway *gw;
     bool created;
