@@ -623,6 +623,11 @@ static void on_history(events *ev, bk_conn *c, const char *room_name,
     }
     if (limit > HISTORY_MAX)
         limit = HISTORY_MAX;
+    if (link_backlog(c->gw) > LINK_BUSY_BYTES) {
+        send_error(ev, c, RC_UNAVAILABLE, "too much is on its way to your "
+                   "gateway; ask again in a moment", NULL);
+        return;
+    }
     uint64_t b = before < 0 ? UINT64_MAX >> 1 : (uint64_t)before;
     wbuf_reset(&ev->out);
     /* A little under 16 MiB: the gateway adds a frame header, and its

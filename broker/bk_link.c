@@ -19,7 +19,12 @@
 #define REP_AIOS 1
 #define EVENTS_QUEUE_MAX 4096 /* events messages taken in, not handled yet */
 #define KEEPALIVE_MS 500 /* an idle gateway hears from us this often */
-#define QUEUE_MAX_BYTES (WIRE_MAX_MSG / 2) /* behind this far: reset it */
+/* Behind this far: reset it. Replies carry at most REPLY_MAX_BYTES of it
+ * at a time (whole records), so the queue may outgrow one nng message: a
+ * round of catch-ups and history answers full of pictures drains over a
+ * few polls instead of resetting the gateway. */
+#define QUEUE_MAX_BYTES (512u << 20)
+#define REPLY_MAX_BYTES (WIRE_MAX_MSG / 4)
 
 typedef struct aio_ctx {
     struct bk_link *l;
@@ -425,15 +430,47 @@ void link_stat_set(bk_link *l, const char *name, enum wire_stat_kind kind,
     l->stats[i].value = value;
 }
 
-/* Replies to `req` (which it frees) with kind and gw's visible records. */
+/* How much of gw's visible records one reply carries: whole records up to
+ * REPLY_MAX_BYTES (at least one). *upto is the position of the last. */
+static size_t link_chunk(const gateway *gw, uint64_t *upto)
+{
+    *upto = gw->next;
+    if (gw->out.len <= REPLY_MAX_BYTES)
+        return gw->out.len;
+    rbuf r;
+    rbuf_init(&r, gw->out.data, gw->out.len);
+    size_t bytes = 0;
+    uint64_t n = 0;
+    while (r.left > 0) {
+        if (!wire_fanout_skip(&r))
+            return gw->out.len; /* a record it cannot read: all of it */
+        size_t end = gw->out.len - r.left;
+        if (n > 0 && end > REPLY_MAX_BYTES)
+            break;
+        bytes = end;
+        n++;
+    }
+    *upto = gw->base + n;
+    return bytes;
+}
+
+size_t link_backlog(const gateway *gw)
+{
+    return gw->out.len + gw->staged.len;
+}
+
+/* Replies to `req` (which it frees) with kind and gw's visible records (as
+ * many as one reply carries). */
 static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
                        enum wire_kind kind)
 {
+    uint64_t upto = gw->base;
+    size_t bytes = kind == WIRE_FANOUT ? link_chunk(gw, &upto) : 0;
     wbuf w = {0};
     wbuf_header(&w, kind);
     wbuf_u64(&w, l->epoch);
     wbuf_u64(&w, gw->base + 1);
-    wbuf_u64(&w, kind == WIRE_FANOUT ? gw->next : gw->base);
+    wbuf_u64(&w, upto);
     wbuf_u64(&w, l->ngateways);
     wbuf_u8(&w, (uint8_t)l->nstats);
     for (size_t i = 0; i < l->nstats; i++) {
@@ -447,7 +484,7 @@ static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
                               nng_msg_header_len(req)) != 0 ||
         nng_msg_append(rep, w.data, w.len) != 0 ||
         (kind == WIRE_FANOUT &&
-         nng_msg_append(rep, gw->out.data, gw->out.len) != 0)) {
+         nng_msg_append(rep, gw->out.data, bytes) != 0)) {
         LOG(LOG_ERROR, "event=reply_failed gateway=%s reason=\"out of "
             "memory\"", gw->id);
         if (rep != NULL)
@@ -457,8 +494,8 @@ static void link_reply(bk_link *l, gateway *gw, nng_msg *req,
     }
     gw->tell_epoch = false;
     if (kind == WIRE_FANOUT) {
-        gw->sent_upto = gw->next;
-        gw->sent_bytes = gw->out.len;
+        gw->sent_upto = upto;
+        gw->sent_bytes = bytes;
     }
     wbuf_free(&w);
     nng_msg_free(req);

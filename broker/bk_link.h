@@ -93,6 +93,13 @@ void link_out_part(gateway *gw, uint64_t conn, const char *room);
 void link_out_authed(gateway *gw, uint64_t conn);
 void link_out_close(gateway *gw, uint64_t conn, uint64_t code);
 
+/* Bytes of records queued for gw and not yet acknowledged (staged too). */
+size_t link_backlog(const gateway *gw);
+/* Over this backlog a gateway gets no more history answers for now (they
+ * are answered `unavailable`): a burst of requests for pages full of
+ * pictures cannot fill its queue to the reset. */
+#define LINK_BUSY_BYTES (128u << 20)
+
 /* Sets one of the broker's figures, sent to every gateway with each fanout
  * reply and shown on its /metrics as roomcast_NAME. name is a literal of
  * [a-z0-9_] (borrowed for the link's life); at most WIRE_STATS_MAX. */

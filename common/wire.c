@@ -154,3 +154,39 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
     }
     return !r->failed;
 }
+
+bool wire_fanout_skip(rbuf *r)
+{
+    switch (rbuf_u8(r)) {
+    case FO_ROOM:
+    case FO_ROOM_BINARY:
+        rbuf_str(r, NULL);
+        rbuf_u64(r);
+        rbuf_u64(r);
+        rbuf_str(r, NULL);
+        break;
+    case FO_CONN:
+    case FO_CONN_BINARY:
+    case FO_PART:
+        rbuf_u64(r);
+        rbuf_str(r, NULL);
+        break;
+    case FO_JOIN:
+        rbuf_u64(r);
+        rbuf_str(r, NULL);
+        rbuf_str(r, NULL);
+        rbuf_str(r, NULL);
+        rbuf_u64(r);
+        break;
+    case FO_AUTHED:
+        rbuf_u64(r);
+        break;
+    case FO_CLOSE:
+        rbuf_u64(r);
+        rbuf_u64(r);
+        break;
+    default:
+        return false;
+    }
+    return !r->failed;
+}

@@ -132,4 +132,8 @@ typedef struct wire_event_rec {
  * type (the rest of the message cannot be trusted then). */
 bool wire_event_read(rbuf *r, wire_event_rec *rec);
 
+/* Steps over one fanout record; false when it is malformed or of a type
+ * this function does not know (the broker then sends the rest whole). */
+bool wire_fanout_skip(rbuf *r);
+
 #endif

@@ -253,9 +253,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (d.r.failed || kind == WIRE_RESET)
             break;
-        while (d.r.left > 0)
-            if (!fanout_record(&d))
+        while (d.r.left > 0) {
+            /* wire_fanout_skip (the broker's reply chunking) must step over
+             * exactly the bytes this reader takes, or refuse. */
+            rbuf skip = d.r;
+            bool known = wire_fanout_skip(&skip);
+            rbuf before = d.r;
+            bool ok = fanout_record(&d);
+            if (known)
+                FUZZ_ASSERT(ok && skip.left == d.r.left,
+                            "skip took %zu bytes, the reader %zu",
+                            before.left - skip.left, before.left - d.r.left);
+            if (!ok)
                 break;
+        }
         break;
     default:
         break;

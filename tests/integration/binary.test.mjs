@@ -370,3 +370,30 @@ test('catch-up stays under its byte budget: the newest pictures, then truncated:
   const h = await b.next('history', 30000);
   assert.equal(h.messages.at(-1).seq, got[0].seq - 1, 'history continues where the catch-up began');
 });
+
+test('six history answers of ~15 MB at once reach their clients (the gateway is not reset)', { timeout: 120000 }, async () => {
+  const { gw } = await chat();
+  const a = await connect(gw, { label: 'a' });
+  await a.enter('big', 'A', { uid: 'a' });
+  for (let i = 1; i <= 14; i++) {
+    a.sendBinary(encodeBinary({ event: 'message', room: 'big' }, bytes(1048000, i)));
+    await a.next((f) => isBin(f) && f.seq === i, 20000);
+  }
+  const cs = [];
+  for (let i = 0; i < 6; i++) {
+    const c = await connect(gw, { label: `reader ${i}` });
+    await c.enter('big', `R${i}`, { uid: `r${i}` });
+    cs.push(c);
+  }
+  for (const c of cs) c.send({ event: 'history', room: 'big', limit: 200 });
+  for (const c of cs) {
+    const h = await c.next((f) => f.event === 'history' || f.event === 'error', 60000);
+    assert.equal(h.event, 'history', `${c.label}: ${JSON.stringify(h).slice(0, 200)}`);
+    assert.ok(h.messages.length >= 10 && h.more === true);
+    assert.ok(Buffer.from(h.messages.at(-1).data, 'base64').equals(bytes(1048000, 14)));
+  }
+  // Nobody was taken offline: the room's presence is intact.
+  a.send({ event: 'message', room: 'big', message: 'still here' });
+  for (const c of cs) await c.next({ message: 'still here' }, 20000);
+  assert.deepEqual(cs.flatMap((c) => c.pending('out')), [], 'no one went offline');
+});

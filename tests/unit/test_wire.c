@@ -531,4 +531,39 @@ TEST(bad_header)
     CHECK_EQ_INT(k, 200);
 }
 
+TEST(fanout_skip_steps_over_each_known_record)
+{
+    wbuf w = {0};
+    wbuf_u8(&w, FO_ROOM_BINARY);
+    wbuf_cstr(&w, "room");
+    wbuf_u64(&w, 0);
+    wbuf_u64(&w, 7);
+    wbuf_str(&w, "\0\0\0\2{}xy", 8);
+    wbuf_u8(&w, FO_CONN);
+    wbuf_u64(&w, 3);
+    wbuf_cstr(&w, "{}");
+    wbuf_u8(&w, FO_JOIN);
+    wbuf_u64(&w, 3);
+    wbuf_cstr(&w, "r");
+    wbuf_cstr(&w, "u");
+    wbuf_cstr(&w, "n");
+    wbuf_u64(&w, 9);
+    wbuf_u8(&w, FO_CLOSE);
+    wbuf_u64(&w, 3);
+    wbuf_u64(&w, 4000);
+    size_t whole = w.len;
+    wbuf_u8(&w, 200); /* a type it does not know */
+    rbuf r;
+    rbuf_init(&r, w.data, w.len);
+    int n = 0;
+    while (r.left > 1 && wire_fanout_skip(&r))
+        n++;
+    CHECK_EQ_INT(n, 4);
+    CHECK_EQ_INT(w.len - r.left, whole);
+    CHECK(!wire_fanout_skip(&r));
+    rbuf_init(&r, w.data, 5); /* cut short */
+    CHECK(!wire_fanout_skip(&r));
+    wbuf_free(&w);
+}
+
 RUN_TESTS(wire)
