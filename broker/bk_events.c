@@ -234,6 +234,10 @@ void events_gone(void *arg, gateway *gw)
     for (size_t i = 0; i < n; i++)
         conn_close(ev, list[i]);
     free(list);
+    /* Without memory for the list, one at a time: the caller frees gw
+     * next, and a connection left behind would point at it. */
+    for (bk_conn *c; (c = rooms_conn_on(ev->rooms, gw)) != NULL; n++)
+        conn_close(ev, c);
     if (n > 0)
         LOG(LOG_INFO, "event=gateway_conns_offline id=%s conns=%zu", gw->id,
             n);

@@ -192,6 +192,16 @@ size_t rooms_conns_of(rooms *r, gateway *gw, bk_conn ***out)
     return n;
 }
 
+bk_conn *rooms_conn_on(rooms *r, gateway *gw)
+{
+    map_iter it = {0};
+    void *v;
+    while (map_next(r->conns, &it, NULL, NULL, &v))
+        if (((bk_conn *)v)->gw == gw)
+            return v;
+    return NULL;
+}
+
 void rooms_conn_del(rooms *r, bk_conn *c)
 {
     unsigned char key[16] = {0};

@@ -94,6 +94,9 @@ rc rooms_conn_add(rooms *r, gateway *gw, uint64_t id, bk_conn **out);
 /* Every connection on gw, as an owned array (free it) of borrowed
  * pointers; returns the count (0 with *out NULL when none or no memory). */
 size_t rooms_conns_of(rooms *r, gateway *gw, bk_conn ***out);
+/* Some connection on gw, or NULL: a walk of every connection, for when
+ * there is no memory for rooms_conns_of's list. */
+bk_conn *rooms_conn_on(rooms *r, gateway *gw);
 /* Frees a connection that has no presences left. */
 void rooms_conn_del(rooms *r, bk_conn *c);
 
