@@ -2,9 +2,10 @@
  * SQLite's own allocations included: store_open (a new database and an
  * existing one), store_append inside a transaction, store_member_put,
  * store_room_seq, the reads (store_after, store_before, store_find_cid,
- * store_members) and retention_run (bk_retention.c), each with every
- * allocation failing in turn. A failed call returns an error rc, leaves its out-params
- * untouched, and leaves nothing half-done: a failed write is not stored,
+ * store_members, and history_render of bk_history.c) and retention_run
+ * (bk_retention.c), each with every allocation failing in turn. A failed
+ * call returns an error rc, leaves its out-params untouched, and leaves
+ * nothing half-done: a failed write is not stored,
  * and a commit that reports success has kept every write of its
  * transaction that reported success (SQLite may roll a transaction back by
  * itself on SQLITE_NOMEM; then the commit must fail). A read that fails
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bk_history.h"
 #include "bk_retention.h"
 #include "bk_store.h"
 #include "check.h"
@@ -394,6 +396,25 @@ static void attempt_find_cid_none(void)
     CHECK(r == RC_OK ? !found : found); /* on an error, untouched */
 }
 
+/* history_render (bk_history.c): on RC_OK the whole answer. */
+static void attempt_history(void)
+{
+    wbuf w = {0};
+    oom_on();
+    rc r = history_render(S, ROOM, 11, 4, 1 << 20, &w);
+    oom_off();
+    CHECK(r == RC_OK || oom.failed > 0);
+    if (r == RC_OK) {
+        CHECK(!w.failed);
+        wbuf_u8(&w, 0);
+        CHECK(!w.failed && strncmp(w.data, "{\"event\":\"history\"", 18) == 0);
+        CHECK_CONTAINS(w.data, "\"seq\":7,");
+        CHECK_CONTAINS(w.data, "\"seq\":10,");
+        CHECK_CONTAINS(w.data, "],\"more\":true}");
+    }
+    wbuf_free(&w);
+}
+
 static void count_member(void *arg, const char *uid, const char *name,
                          uint64_t last_seen)
 {
@@ -424,6 +445,7 @@ TEST(store_reads_fail_cleanly)
     oom_each("store_find_cid", attempt_find_cid);
     oom_each("store_find_cid (none)", attempt_find_cid_none);
     oom_each("store_members", attempt_members);
+    oom_each("history_render", attempt_history);
     store_close(S);
 }
 
