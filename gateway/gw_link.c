@@ -59,14 +59,24 @@ bool gwlink_up(void)
     return atomic_load(&L.up);
 }
 
+/* What is being queued (link_queue). */
+enum link_kind {
+    LINK_EVENT,    /* a client's event: refused while the broker is down or
+                      the unsent batch is large; waits while a register-
+                      again round is being queued */
+    LINK_CONN,     /* EV_OPEN / EV_CLOSE: queued even while the broker
+                      seems down (a poll timed out: it may only be slow),
+                      so a close then is not lost; small, nobody waits */
+    LINK_REGISTER, /* the poller's register-again round */
+};
+
 /* Queues records for the sender thread, and tail (when not NULL) as one
- * str after them. Events (`registration` false) are refused (unavailable)
- * when the unsent batch is already large, and wait while a register-again
- * round is being queued; that round itself does neither. */
-static rc link_queue(const wbuf *records, bool registration,
+ * str after them; see enum link_kind. */
+static rc link_queue(const wbuf *records, enum link_kind kind,
                      const char *tail, size_t tail_len)
 {
-    if (!atomic_load(&L.up))
+    bool event = kind == LINK_EVENT;
+    if (event && !atomic_load(&L.up))
         return RC_UNAVAILABLE;
     pthread_mutex_lock(&L.lock);
     /* A batch goes to one broker epoch: records queued before a broker
@@ -77,14 +87,14 @@ static rc link_queue(const wbuf *records, bool registration,
         epoch = atomic_load(&L.epoch);
         if (atomic_load(&L.stop))
             break;
-        if (!registration && L.registering)
+        if (event && L.registering)
             pthread_cond_wait(&L.registered, &L.lock);
         else if (L.batch.len > 0 && L.batch_epoch != epoch)
             pthread_cond_wait(&L.taken, &L.lock);
         else
             break;
     }
-    if (!registration && L.batch.len > BATCH_MAX) {
+    if (event && L.batch.len > BATCH_MAX) {
         /* The broker is not keeping up (its queue is full and nng's too):
          * refuse, rather than hold ever more here. */
         pthread_mutex_unlock(&L.lock);
@@ -109,12 +119,17 @@ static rc link_queue(const wbuf *records, bool registration,
 
 rc gwlink_send(const wbuf *records)
 {
-    return link_queue(records, false, NULL, 0);
+    return link_queue(records, LINK_EVENT, NULL, 0);
+}
+
+rc gwlink_send_conn(const wbuf *records)
+{
+    return link_queue(records, LINK_CONN, NULL, 0);
 }
 
 rc gwlink_send_with(const wbuf *records, const char *tail, size_t tail_len)
 {
-    return link_queue(records, false, tail, tail_len);
+    return link_queue(records, LINK_EVENT, tail, tail_len);
 }
 
 static void send_unavailable(uint64_t id, const char *cid)
@@ -231,7 +246,7 @@ static void register_queue(const wbuf *w, void *arg)
     if (w->failed)
         LOG(LOG_ERROR, "event=register_failed reason=\"out of memory\"");
     else if (w->len > 0)
-        link_queue(w, true, NULL, 0);
+        link_queue(w, LINK_REGISTER, NULL, 0);
 }
 
 /* Registers every connection and room again with the broker, then lets

@@ -34,6 +34,11 @@ bool gwlink_up(void);
 /* Queues encoded records (borrowed, copied). RC_UNAVAILABLE when the broker
  * is down: nothing was queued. */
 rc gwlink_send(const wbuf *records);
+/* Queues EV_OPEN / EV_CLOSE records, even while the broker seems down: a
+ * poll that timed out may only mean a slow or frozen broker, which would
+ * otherwise keep a closed connection online. (A restarted broker refuses
+ * records meant for its predecessor; registering again covers it.) */
+rc gwlink_send_conn(const wbuf *records);
 /* The same, then `tail` as one wire str (the last field of the last
  * record): a binary message's payload is copied once, into the batch. */
 rc gwlink_send_with(const wbuf *records, const char *tail, size_t tail_len);

@@ -601,7 +601,7 @@ static void ws_ready(struct mg_connection *mg, void *cbdata)
     wbuf_u64(&w, c->id);
     wbuf_cstr(&w, c->uid);
     if (!w.failed)
-        gwlink_send(&w); /* when down, registering again covers it */
+        gwlink_send_conn(&w);
     wbuf_free(&w);
     char token[TOKEN_MAX + 1];
     const char *qs = mg_get_request_info(mg)->query_string;
@@ -698,7 +698,7 @@ static void ws_close(const struct mg_connection *cmg, void *cbdata)
     wbuf_u8(&w, EV_CLOSE);
     wbuf_u64(&w, id);
     if (!w.failed)
-        gwlink_send(&w);
+        gwlink_send_conn(&w);
     wbuf_free(&w);
     LOG(LOG_DEBUG, "event=close conn=%llu", (unsigned long long)id);
 }

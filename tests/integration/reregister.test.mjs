@@ -51,6 +51,8 @@ test('a broker restart under traffic: no not_in_room, nobody left online after a
   const churn = [];
   for (let round = 0; round < 4; round++) {
     await sleep(300);
+    // SIGKILL: a crash (a graceful stop is another test's subject).
+    await stop(broker.proc, 'SIGKILL');
     await restartBroker(broker);
     // Right as the gateway reconnects: close some, open others.
     const closing = [];
@@ -82,4 +84,33 @@ test('a broker restart under traffic: no not_in_room, nobody left online after a
     return online.length === 1 && online[0] === 'probe' ? true : (t.diagnostic(`online: ${online}`), false);
   }, { timeoutMs: 10000, what: 'nobody but the probe online once every other connection closed' });
   await stop(gw.proc);
+});
+
+test('a connection that closes while the broker is unreachable (frozen, not restarted) goes offline once it answers again', { timeout: 60000 }, async (t) => {
+  // gateway_timeout_ms is long, so the frozen broker does not drop the
+  // gateway itself (which would make it register everything again).
+  const broker = await startBroker({ gateway_timeout_ms: 20000 });
+  const gw = await startGateway(broker, { rate_per_s: 1000 });
+  const stay = await connect(gw, { label: 'stays' });
+  await stay.enter(ROOM, 'Stays', { uid: 'stays' });
+  const leave = await connect(gw, { label: 'leaves' });
+  await leave.enter(ROOM, 'Leaves', { uid: 'leaves' });
+  await stay.next({ event: 'enter', uid: 'leaves' });
+  broker.proc.child.kill('SIGSTOP');
+  try {
+    // The gateway's poll times out (2 s): it counts the broker as down.
+    await waitReady(gw, 503, 10000);
+    await leave.close();
+    await sleep(200);
+  } finally {
+    broker.proc.child.kill('SIGCONT');
+  }
+  await waitReady(gw, 200, 10000);
+  const out = await stay.next({ event: 'out', uid: 'leaves' }, 10000).catch(() => null);
+  stay.send({ event: 'who', room: ROOM });
+  const who = await stay.next('who');
+  const online = who.members.filter((m) => m.online).map((m) => m.uid).sort();
+  t.diagnostic(`out event: ${JSON.stringify(out)}; online: ${online}`);
+  assert.deepEqual(online, ['stays'], 'the connection closed while the broker was unreachable is offline');
+  assert.ok(out, 'the room saw `out` for it');
 });
