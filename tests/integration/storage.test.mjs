@@ -262,3 +262,64 @@ test('a room whose load from storage fails is refused and not kept (no seq from 
   expectFields(await bob.enter(ROOM, 'Bob', { uid: 'bob' }, 10000), { seq: 3, total: 2 }, 'enter once storage reads again');
   expectFields(await send(bob, 'after', 'b-1'), { event: 'message', seq: 4 }, 'the next message continues the room');
 });
+
+test('a full disk under traffic from two gateways: every message stored once, seqs gapless, every member gets each once', { timeout: 180000 }, async (t) => {
+  const disk = mountTmpfs(3 * 1024 * 1024);
+  if (disk.skip) { t.skip(disk.skip); return; }
+  let broker;
+  try {
+    broker = await startBroker({ db: path.join(disk.dir, 'roomcast.db'), log_level: 'info' });
+    const gwA = await startGateway(broker, { rate_per_s: 1000 });
+    const gwB = await startGateway(broker, { rate_per_s: 1000 });
+    const clients = [];
+    for (const [gw, name] of [[gwA, 'c1'], [gwA, 'c2'], [gwB, 'c3'], [gwB, 'c4']]) {
+      const c = await connect(gw, { label: name });
+      c.autoPong = true;
+      c.got = new Map(); // seq -> count, every message event received
+      c.ws.on('message', (d) => {
+        let f; try { f = JSON.parse(d.toString()); } catch { return; }
+        if (f.event === 'message') c.got.set(f.seq, (c.got.get(f.seq) || 0) + 1);
+      });
+      await c.enter(ROOM, name, { uid: name });
+      clients.push(c);
+    }
+    const PER = 30;
+    let refusals = 0;
+    const sender = async (c) => {
+      for (let i = 1; i <= PER; i++) {
+        const id = `${c.label}-${i}`;
+        for (let attempt = 0; ; attempt++) {
+          assert.ok(attempt < 200, `${id} is stored in the end`);
+          c.send({ event: 'message', room: ROOM, message: `${id} ${'z'.repeat(2000)}`, id });
+          const f = await c.next((x) => x.id === id && (x.event === 'error' || (x.event === 'message' && x.uid === c.label)), 20000);
+          if (f.event === 'message') break;
+          assert.equal(f.code, 'unavailable', `${id}: ${JSON.stringify(f)}`);
+          refusals++;
+          await sleep(100);
+        }
+        await sleep(10);
+      }
+    };
+    const senders = clients.map(sender);
+    await sleep(150);
+    const filler = fill(disk.dir);
+    await waitFor(async () => (await storageOk(gwA)) === 0, { timeoutMs: 20000, what: 'storage fails under traffic' });
+    await sleep(1000);
+    fs.rmSync(filler);
+    await Promise.all(senders);
+    assert.ok(refusals > 0, 'some messages were refused while the disk was full');
+    const N = PER * clients.length;
+    const h = await history(clients[0]);
+    assert.deepEqual(h.map((m) => m.seq), Array.from({ length: N }, (_, i) => i + 1), 'seqs 1..N, no gap, no repeat');
+    assert.equal(new Set(h.map((m) => m.id)).size, N, 'each message stored once');
+    for (const c of clients) {
+      await waitFor(() => c.got.size === N, { timeoutMs: 10000, what: `${c.label} has every message` });
+      const twice = [...c.got].filter(([, n]) => n > 1).map(([s]) => s);
+      assert.deepEqual(twice, [], `${c.label} got no message twice`);
+    }
+  } finally {
+    if (broker && broker.proc.exitCode === null) broker.proc.child.kill('SIGKILL');
+    await sleep(100);
+    disk.umount();
+  }
+});
