@@ -937,9 +937,12 @@ export class RoomcastClient {
       out.room = room;
       out.rejected = true;
       this._forgetRoom(room);
-    } else if (code === 'not_in_room') {
+    } else if (code === 'not_in_room' || code === 'unavailable') {
       // Errors without an id cannot name their room; a who/history waiting
-      // for an answer in exactly one room is the likely cause.
+      // for an answer in exactly one room is the likely cause (a history
+      // page is refused `unavailable` while the server has too much on its
+      // way to this client's gateway): its caller gets null and may ask
+      // again.
       const waiting = [...this.rooms].filter(([, r]) => r.requests.some((q) => q.sent));
       if (waiting.length === 1) {
         const [room, r] = waiting[0];

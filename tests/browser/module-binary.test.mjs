@@ -28,6 +28,26 @@ describe('roomcast.js: binary messages', { timeout: 60000 }, () => {
     return { c, got, name };
   }
 
+  it('a history request refused `unavailable` resolves null instead of waiting forever', async () => {
+    const sent = [];
+    class Sock {
+      constructor() { this.readyState = 1; Sock.last = this; setTimeout(() => this.onmessage?.({ data: JSON.stringify({ event: 'welcome', conn: 'c', protocol: 1, auth: 'none', uid: 'u1', heartbeat_ms: 25000, limits: {} }) }), 0); }
+      send(d) { sent.push(JSON.parse(d)); }
+      close() { this.readyState = 3; }
+      push(f) { this.onmessage?.({ data: JSON.stringify(f) }); }
+    }
+    const c = new RoomcastClient({ url: 'ws://x/ws', WebSocket: Sock, storage: null });
+    c.enter('r', 'ann');
+    c.connect();
+    await eventually(() => assert.ok(sent.some((f) => f.event === 'enter')));
+    Sock.last.push({ event: 'enter', room: 'r', uid: 'u1', name: 'ann', num: 1, total: 1, seq: 9 });
+    const h = c.history('r');
+    await eventually(() => assert.ok(sent.some((f) => f.event === 'history')));
+    Sock.last.push({ event: 'error', code: 'unavailable', message: 'busy' });
+    assert.equal(await h, null);
+    c.close();
+  });
+
   it('encodes and decodes the layout', () => {
     const buf = encodeBinaryMessage({ event: 'message', room: 'r' }, new Uint8Array([0, 255]));
     const u = new Uint8Array(buf);
