@@ -66,7 +66,9 @@ static struct {
     enum mode mode;
     struct target targets[MAX_TARGETS];
     int ntargets;
-    int members, rooms, conns, threads, window, size, concurrency;
+    int members, rooms, conns, threads, window, size, concurrency, uids;
+    int shard, shards;   /* --shard I/N: this process runs the I-th of N parts */
+    char sync_dir[256];  /* --sync DIR: how the parts meet (see sync_*) */
     double duration, rate, drain, hold, setup_timeout, connect_timeout;
     char room_prefix[40];
     char label[64];
@@ -76,7 +78,7 @@ static struct {
 } cfg = {
     .members = 100, .rooms = 1, .conns = 10000, .threads = 1, .window = 0, .size = 120,
     .concurrency = 256, .duration = 10, .rate = 0, .drain = 2, .hold = 0,
-    .setup_timeout = 120, .connect_timeout = 20,
+    .setup_timeout = 120, .connect_timeout = 20, .shards = 1,
 };
 
 /* ------------------------------------------------------------------ time */
@@ -556,12 +558,27 @@ static void room_name(int room, char *out, size_t n)
     snprintf(out, n, "%s-%d", cfg.room_prefix, room);
 }
 
+/* The member's uid: its own, or with --uids N one of N per room, so that
+ * connection i is one of the devices of user i % N. */
+static int uid_of(const struct conn *c)
+{
+    if (cfg.uids <= 0 || cfg.uids >= cfg.members)
+        return c->idx;
+    return c->room * cfg.members + (c->idx % cfg.members) % cfg.uids;
+}
+
+/* Online members a room ends up with, as its `num` counts them. */
+static uint64_t room_users(void)
+{
+    return (uint64_t)(cfg.uids > 0 && cfg.uids < cfg.members ? cfg.uids : cfg.members);
+}
+
 static void send_enter(struct conn *c)
 {
     char room[64], buf[256];
     room_name(c->room, room, sizeof room);
     int n = snprintf(buf, sizeof buf, "{\"event\":\"enter\",\"room\":\"%s\",\"name\":\"m%d\",\"uid\":\"u%d\"}",
-                     room, c->idx, c->idx);
+                     room, uid_of(c), uid_of(c));
     ws_text(c, buf, (size_t)n);
     conn_flush(c);
 }
@@ -832,7 +849,7 @@ static void on_text(struct conn *c, const char *p, size_t n, uint64_t t_recv)
         if (cfg.mode != MODE_FANOUT || !jeq(&f[F_ROOM], room))
             return;
         char uid[24];
-        snprintf(uid, sizeof uid, "u%d", c->idx);
+        snprintf(uid, sizeof uid, "u%d", uid_of(c));
         if (!c->entered && jeq(&f[F_UID], uid)) {
             c->entered = true;
             atomic_fetch_add(&g_entered, 1);
@@ -844,7 +861,7 @@ static void on_text(struct conn *c, const char *p, size_t n, uint64_t t_recv)
         }
         /* Settled: this member has seen the enter of the room's last member,
          * so the join storm is behind it before messages start. */
-        if (c->entered && !c->settled && c->max_num >= (uint64_t)cfg.members) {
+        if (c->entered && !c->settled && c->max_num >= room_users()) {
             c->settled = true;
             atomic_fetch_add(&g_settled, 1);
         }
@@ -1311,11 +1328,17 @@ static void on_signal(int sig)
 static void raise_nofile(void)
 {
     struct rlimit rl;
+    rlim_t want = (rlim_t)g_nconns + 64 + 4 * MAX_THREADS; /* + epoll, timers */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        /* Allowed with CAP_SYS_RESOURCE (root), up to fs.nr_open. */
+        struct rlimit more = { want, want };
+        setrlimit(RLIMIT_NOFILE, &more);
+    }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)g_nconns + 64)
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
         fprintf(stderr, "loadgen: warning: RLIMIT_NOFILE %llu is too low for %d connections\n",
                 (unsigned long long)rl.rlim_cur, g_nconns);
 }
@@ -1339,6 +1362,9 @@ static void usage(FILE *f)
           "  --binary B          send binary messages of B payload bytes instead (1-8388608)\n"
           "  --drain S           lost = not received after S seconds without a delivery (default 2)\n"
           "  --room PREFIX       room name prefix (default bench-PID-TIME)\n"
+          "  --shard I/N         run the I-th of N parts of the members (one room; with --sync)\n"
+          "  --sync DIR          where the parts meet: ready.I and sent files\n"
+          "  --uids N            N users per room, member i being a device of user i % N (default: one each)\n"
           "idle:\n"
           "  --conns N           connections (default 10000)\n"
           "  --hold S            hold them this long, 0: until SIGTERM/SIGINT (default 0)\n",
@@ -1399,6 +1425,15 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--binary")) cfg.binary = (int)num_arg(a, v);
         else if (!strcmp(a, "--drain")) cfg.drain = num_arg(a, v);
         else if (!strcmp(a, "--conns")) cfg.conns = (int)num_arg(a, v);
+        else if (!strcmp(a, "--uids")) cfg.uids = (int)num_arg(a, v);
+        else if (!strcmp(a, "--shard")) {
+            if (!v || sscanf(v, "%d/%d", &cfg.shard, &cfg.shards) != 2 || cfg.shards < 1 || cfg.shard < 0 ||
+                cfg.shard >= cfg.shards) {
+                fputs("loadgen: --shard I/N with 0 <= I < N\n", stderr);
+                exit(2);
+            }
+        } else if (!strcmp(a, "--sync"))
+            snprintf(cfg.sync_dir, sizeof cfg.sync_dir, "%s", v ? v : "");
         else if (!strcmp(a, "--hold")) cfg.hold = num_arg(a, v);
         else if (!strcmp(a, "--server-pid")) {
             if (cfg.nserver_pids == 8) {
@@ -1423,6 +1458,10 @@ static void parse_args(int argc, char **argv)
         fputs("loadgen: --threads 1-16, --members/--rooms/--conns/--concurrency >= 1, --size 40-4000\n", stderr);
         exit(2);
     }
+    if (cfg.shards > 1 && (cfg.mode != MODE_FANOUT || cfg.rooms != 1 || !cfg.sync_dir[0] || !cfg.room_prefix[0])) {
+        fputs("loadgen: --shard is for fanout with one room, --sync DIR and the same --room in every part\n", stderr);
+        exit(2);
+    }
     if (!cfg.window)
         cfg.window = cfg.rate > 0 ? 100000 : 128;
     if (!cfg.room_prefix[0])
@@ -1433,7 +1472,11 @@ static void parse_args(int argc, char **argv)
 
 static void setup(void)
 {
-    g_nconns = cfg.mode == MODE_FANOUT ? cfg.members * cfg.rooms : cfg.conns;
+    int total = cfg.mode == MODE_FANOUT ? cfg.members * cfg.rooms : cfg.conns;
+    /* This part's members: global indexes lo..hi-1 (all of them unsharded). */
+    int lo = (int)((long long)total * cfg.shard / cfg.shards);
+    int hi = (int)((long long)total * (cfg.shard + 1) / cfg.shards);
+    g_nconns = hi - lo;
     raise_nofile();
     g_conns = calloc((size_t)g_nconns, sizeof *g_conns);
     g_senders = calloc((size_t)cfg.rooms, sizeof *g_senders);
@@ -1461,18 +1504,20 @@ static void setup(void)
             exit(1);
         }
     }
-    /* Idle connections need a small buffer; fan-out members read a lot. */
-    size_t rcap = cfg.mode == MODE_FANOUT ? 65536 : 2048;
+    /* Idle connections need a small buffer; fan-out members read a lot
+     * (a buffer grows when a read fills it, so big runs start smaller). */
+    size_t rcap = cfg.mode != MODE_FANOUT ? 2048 : g_nconns > 5000 ? 8192 : 65536;
     for (int i = 0; i < g_nconns; i++) {
         struct conn *c = &g_conns[i];
         struct worker *w = &g_workers[i % cfg.threads];
         c->kind = K_CONN;
         c->fd = -1;
-        c->idx = i;
-        c->room = cfg.mode == MODE_FANOUT ? i / cfg.members : 0;
-        c->tgt = &cfg.targets[i % cfg.ntargets];
+        int g = lo + i; /* the member's index over all parts */
+        c->idx = g;
+        c->room = cfg.mode == MODE_FANOUT ? g / cfg.members : 0;
+        c->tgt = &cfg.targets[g % cfg.ntargets];
         c->w = w;
-        c->rng = seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(i + 1));
+        c->rng = seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(g + 1));
         if (!c->rng)
             c->rng = 1;
         c->rbuf = malloc(rcap);
@@ -1482,7 +1527,7 @@ static void setup(void)
             exit(1);
         }
         w->conns[w->nconns++] = c;
-        if (cfg.mode == MODE_FANOUT && i % cfg.members == 0) {
+        if (cfg.mode == MODE_FANOUT && g % cfg.members == 0) {
             struct sender *s = &g_senders[c->room];
             s->kind = K_SENDER;
             s->c = c;
@@ -1542,6 +1587,62 @@ static bool wait_for(const char *what, _Atomic uint64_t *done, uint64_t want, do
     return false;
 }
 
+/* --- parts (--shard, --sync): one room's members over several processes,
+ * when one process may not hold them all (its open-file limit). The part
+ * with the room's sender starts sending once every part has written
+ * DIR/ready.I (its members settled), and writes DIR/sent (messages sent)
+ * when it stops; the other parts read that to know what every member
+ * should have got. Send times travel in the messages (CLOCK_MONOTONIC),
+ * so every part measures latency alike. */
+
+static uint64_t g_remote_sent; /* DIR/sent, in a part without the sender */
+
+/* Messages the room's sender sent: here, or in another part. */
+static uint64_t room_sent(int room)
+{
+    if (g_senders[room].c != NULL)
+        return atomic_load(&g_senders[room].sent_pub);
+    return g_remote_sent;
+}
+
+static void sync_path(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", cfg.sync_dir, name);
+}
+
+/* Writes DIR/name with text, whole (rename), so a reader never sees half. */
+static void sync_write(const char *name, const char *text)
+{
+    char path[320], tmp[330];
+    sync_path(path, sizeof path, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+        fprintf(stderr, "loadgen: cannot write %s\n", path);
+}
+
+/* Waits (bounded) until DIR/name exists; reads its number into *v. */
+static bool sync_wait(const char *name, double timeout, uint64_t *v)
+{
+    char path[320];
+    sync_path(path, sizeof path, name);
+    uint64_t end = now_ns() + (uint64_t)(timeout * 1e9);
+    while (!g_signal && now_ns() < end) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            unsigned long long x = 0;
+            int ok = fscanf(f, "%llu", &x);
+            fclose(f);
+            if (v != NULL)
+                *v = ok == 1 ? x : 0;
+            return true;
+        }
+        sleep_ns(5000000);
+    }
+    fprintf(stderr, "loadgen: %s: no %s after %.0f s\n", cfg.label, path, timeout);
+    return false;
+}
+
 static int run_fanout(void)
 {
     uint64_t t_setup = now_ns();
@@ -1564,27 +1665,48 @@ static int run_fanout(void)
         return 1;
     }
 
+    bool sender_here = g_senders[0].c != NULL;
+    if (cfg.sync_dir[0]) {
+        char name[32];
+        snprintf(name, sizeof name, "ready.%d", cfg.shard);
+        sync_write(name, "1\n");
+        for (int i = 0; sender_here && i < cfg.shards; i++) {
+            snprintf(name, sizeof name, "ready.%d", i);
+            sync_wait(name, cfg.setup_timeout, NULL);
+        }
+    }
+
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
     double srv0 = server_cpu_s();
     uint64_t t0 = now_ns();
     atomic_store(&g_phase, PH_SEND);
     wake_workers();
-    uint64_t t_end = t0 + (uint64_t)(cfg.duration * 1e9);
-    while (!g_signal && now_ns() < t_end)
-        sleep_ns(10000000);
+    if (cfg.sync_dir[0] && !sender_here) {
+        /* Receive until the sender's part says how many it sent. */
+        sync_wait("sent", cfg.duration + cfg.setup_timeout + 60, &g_remote_sent);
+    } else {
+        uint64_t t_end = t0 + (uint64_t)(cfg.duration * 1e9);
+        while (!g_signal && now_ns() < t_end)
+            sleep_ns(10000000);
+    }
     atomic_store(&g_phase, PH_DRAIN);
     uint64_t t1 = now_ns();
     wake_workers();
     for (int t = 0; t < cfg.threads; t++)
         while (!atomic_load(&g_workers[t].stopped_sending))
             sleep_ns(1000000);
+    if (cfg.sync_dir[0] && sender_here) {
+        char text[32];
+        snprintf(text, sizeof text, "%llu\n", (unsigned long long)room_sent(0));
+        sync_write("sent", text);
+    }
 
     /* Every entered member should get every message of its room. */
     uint64_t expected = 0;
     for (int i = 0; i < g_nconns; i++)
         if (g_conns[i].entered)
-            expected += atomic_load(&g_senders[g_conns[i].room].sent_pub);
+            expected += room_sent(g_conns[i].room);
     /* Drain: copies still arriving are late, not lost, so wait while they
      * keep coming; what has not come after cfg.drain seconds of silence (or
      * by a hard cap, for a server that trickles forever) is lost. */
@@ -1634,7 +1756,7 @@ static int run_fanout(void)
         struct conn *c = &g_conns[i];
         if (!c->entered)
             continue;
-        uint64_t want = g_senders[c->room].seq_sent;
+        uint64_t want = room_sent(c->room);
         deliveries += c->uniq;
         dups += c->dups;
         lost += want > c->uniq ? want - c->uniq : 0;
@@ -1663,11 +1785,11 @@ static int run_fanout(void)
     else
         snprintf(rate, sizeof rate, "full");
     failures_line(fl, sizeof fl);
-    printf("result scenario=%s mode=fanout members=%d rooms=%d entered=%llu rate=%s window=%d size=%d duration_s=%.2f "
+    printf("result scenario=%s mode=fanout members=%d rooms=%d users=%llu entered=%llu rate=%s window=%d size=%d duration_s=%.2f "
            "setup_s=%.2f drain_s=%.2f sent=%llu sent_per_s=%.0f acked=%llu acked_per_s=%.0f deliveries=%llu deliveries_per_s=%.0f "
            "expected=%llu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f lost=%llu dup=%llu order=%s errors=%llu "
            "rate_limited=%llu server_closed=%llu last_close_code=%d loadgen_cores=%.2f %s%s\n",
-           cfg.label, cfg.members, cfg.rooms, (unsigned long long)entered, rate, cfg.window, cfg.size, send_s,
+           cfg.label, cfg.members, cfg.rooms, (unsigned long long)room_users(), (unsigned long long)entered, rate, cfg.window, cfg.size, send_s,
            setup_s, drain_s, (unsigned long long)sent, sent_ps, (unsigned long long)acked, acked_ps,
            (unsigned long long)deliveries, deliv_ps, (unsigned long long)expected, p50, p99, pmax,
            (unsigned long long)lost, (unsigned long long)dups, order_ok ? "ok" : "bad", (unsigned long long)errors,

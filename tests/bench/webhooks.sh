@@ -123,7 +123,7 @@ round() {
     bk=$!
     PIDS="$PIDS $bk"
     "$GATEWAY" -o events_url="tcp://127.0.0.1:$EV_PORT" -o fanout_url="tcp://127.0.0.1:$FO_PORT" \
-        -o listen="127.0.0.1:$GW_PORT" -o rate_per_s=1000000 -o log_level=warn -o threads=400 \
+        -o listen="127.0.0.1:$GW_PORT" -o rate_per_s=1000000 -o log_level=warn \
         2>>"$TMP/gateway.log" &
     gw=$!
     PIDS="$PIDS $gw"
