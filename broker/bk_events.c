@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "bk_history.h"
+#include "bk_api.h"
+#include "bk_delete.h"
 #include "bk_render.h"
 #include "jsonw.h"
 #include "log.h"
@@ -730,6 +732,7 @@ static void run_record(events *ev, gateway *gw, const wire_event_rec *rec)
     case EV_HISTORY:
         on_history(ev, c, rec->room, rec->before, rec->limit);
         break;
+    case EV_DELETE: delete_on_event(ev, c, rec->room, rec->seq); break;
     default: break;
     }
 }
@@ -747,11 +750,15 @@ static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec,
     case EV_BINARY:
     case EV_LEAVE:
     case EV_WHO:
-    case EV_HISTORY: {
+    case EV_HISTORY:
+    case EV_DELETE: {
         bk_conn tmp = {.gw = gw, .id = rec->conn};
         send_error(ev, &tmp, RC_UNAVAILABLE, why, rec->id);
         break;
     }
+    case EV_API: /* rec->conn is the gateway's request id */
+        api_refuse(gw, rec, why);
+        break;
     default:
         break; /* registering again after the restart covers the rest */
     }
@@ -800,7 +807,9 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
             link_drop(ev->link, gw);
             return n;
         }
-        if (current)
+        if (current && rec.type == EV_API) /* a request, not a connection */
+            api_handle(ev, gw, &rec);
+        else if (current)
             run_record(ev, gw, &rec);
         else
             refuse_record(ev, gw, &rec, "the broker started over (a restart "
@@ -830,4 +839,53 @@ void events_refuse(events *ev, nng_msg *msg, const char *why)
     wire_event_rec rec;
     while (r.left > 0 && wire_event_read(&r, &rec))
         refuse_record(ev, gw, &rec, why);
+}
+
+/* --- the seam for bk_api.c and bk_delete.c ----------------------------- */
+
+room *events_room(events *ev, const char *name)
+{
+    room *rm = NULL;
+    return room_get(ev, name, &rm) == RC_OK ? rm : NULL;
+}
+
+store *events_store(events *ev)
+{
+    return ev->st;
+}
+
+rooms *events_rooms(events *ev)
+{
+    return ev->rooms;
+}
+
+bk_link *events_link(events *ev)
+{
+    return ev->link;
+}
+
+const config *events_config(events *ev)
+{
+    return ev->cfg;
+}
+
+int64_t events_now(events *ev)
+{
+    return ev->now;
+}
+
+void events_count_stored(events *ev)
+{
+    ev->stored++;
+}
+
+void events_to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w)
+{
+    to_room(rm, except, seq, w);
+}
+
+void events_to_hooks(events *ev, const room *rm, const char *kind,
+                     const wbuf *w)
+{
+    to_hooks(ev, rm, kind, w);
 }

@@ -41,4 +41,22 @@ void events_gone(void *ev, gateway *gw);
 /* Metrics. */
 uint64_t events_messages_stored(const events *ev);
 
+/* For the modules that act on rooms beside client events (bk_api.c,
+ * bk_delete.c). Broker main thread only; everything returned is borrowed. */
+/* The room, loaded from storage on first use; NULL without memory. Call
+ * rooms_evict() when done with a room nobody may be present in. */
+room *events_room(events *ev, const char *name);
+store *events_store(events *ev);
+rooms *events_rooms(events *ev);
+bk_link *events_link(events *ev);
+const config *events_config(events *ev);
+int64_t events_now(events *ev);      /* the batch's wall time, ms */
+void events_count_stored(events *ev); /* one more message stored */
+/* Stages w for every gateway with members of rm present. */
+void events_to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w);
+/* The same event (kind "message", "leave", "delete" ...) into the webhook
+ * outbox; call it right beside its events_to_room. */
+void events_to_hooks(events *ev, const room *rm, const char *kind,
+                     const wbuf *w);
+
 #endif

@@ -415,6 +415,17 @@ void link_out_close(gateway *gw, uint64_t conn, uint64_t code)
     gw->staged_n++;
 }
 
+void link_out_reply(gateway *gw, uint64_t request, unsigned status,
+                    const char *body, size_t len)
+{
+    wbuf_u8(&gw->staged, FO_REPLY);
+    wbuf_u64(&gw->staged, request);
+    wbuf_u8(&gw->staged, (uint8_t)(status & 0xff));
+    wbuf_u8(&gw->staged, (uint8_t)(status >> 8));
+    wbuf_str(&gw->staged, body, len);
+    gw->staged_n++;
+}
+
 void link_stat_set(bk_link *l, const char *name, enum wire_stat_kind kind,
                    uint64_t value)
 {

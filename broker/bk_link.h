@@ -92,6 +92,9 @@ void link_out_join(gateway *gw, uint64_t conn, const char *room,
 void link_out_part(gateway *gw, uint64_t conn, const char *room);
 void link_out_authed(gateway *gw, uint64_t conn);
 void link_out_close(gateway *gw, uint64_t conn, uint64_t code);
+/* The answer to gw's server API request `request` (FO_REPLY). */
+void link_out_reply(gateway *gw, uint64_t request, unsigned status,
+                    const char *body, size_t len);
 
 /* Bytes of records queued for gw and not yet acknowledged (staged too). */
 size_t link_backlog(const gateway *gw);

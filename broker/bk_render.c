@@ -118,11 +118,13 @@ void render_history_item(wbuf *w, const stored_msg *m)
 void render_message(wbuf *w, const stored_msg *m, bool replay)
 {
     render_message_head(w, m);
-    if (m->type == NULL) {
+    if (m->deleted) {
+        /* the placeholder: neither text nor type, size or file name */
+    } else if (m->type == NULL) {
         jsonw_key(w, "message");
         jsonw_str(w, m->text, m->text_len);
     } else {
-        render_binary_fields(w, m); /* webhooks, a deleted one */
+        render_binary_fields(w, m); /* webhooks */
     }
     jsonw_key(w, "seq");
     jsonw_i64(w, (int64_t)m->seq);
@@ -134,6 +136,34 @@ void render_message(wbuf *w, const stored_msg *m, bool replay)
     }
     if (replay)
         jsonw_raw(w, ",\"replay\":true");
+    if (m->deleted)
+        jsonw_raw(w, ",\"deleted\":true");
+    jsonw_raw(w, "}");
+}
+
+void render_delete(wbuf *w, const char *room, uint64_t seq, const char *by)
+{
+    render_open(w, "delete");
+    jsonw_key(w, "room");
+    jsonw_cstr(w, room);
+    jsonw_key(w, "seq");
+    jsonw_i64(w, (int64_t)seq);
+    jsonw_key(w, "by");
+    jsonw_cstr(w, by);
+    jsonw_raw(w, "}");
+}
+
+void render_error(wbuf *w, rc r, const char *message, const char *id)
+{
+    render_open(w, "error");
+    jsonw_key(w, "code");
+    jsonw_cstr(w, rc_code(r));
+    jsonw_key(w, "message");
+    jsonw_cstr(w, message);
+    if (id != NULL && id[0] != 0) {
+        jsonw_key(w, "id");
+        jsonw_cstr(w, id);
+    }
     jsonw_raw(w, "}");
 }
 
@@ -158,5 +188,18 @@ void render_counts(wbuf *w, const char *event, const room *rm,
     }
     if (truncated)
         jsonw_raw(w, ",\"truncated\":true");
+    jsonw_raw(w, "}");
+}
+
+void render_counts_by(wbuf *w, const char *event, const room *rm,
+                      const member *m, size_t num, size_t total,
+                      const char *by)
+{
+    render_counts(w, event, rm, m, num, total, false, false);
+    if (w->failed || w->len == 0)
+        return;
+    w->len--; /* reopen the object: drop its closing brace */
+    jsonw_key(w, "by");
+    jsonw_cstr(w, by);
     jsonw_raw(w, "}");
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bk_rooms.h"
 #include "bk_store.h"
@@ -20,7 +21,8 @@ void render_open(wbuf *w, const char *event);
 
 /* A `message` event for a stored message, with `"replay":true` when it is
  * delivered from storage. A binary message is given without its payload:
- * type, size, filename? instead of `message` (webhooks; a deleted one). */
+ * type, size, filename? instead of `message` (webhooks). A deleted one has
+ * `"deleted":true` and none of these. */
 void render_message(wbuf *w, const stored_msg *m, bool replay);
 
 /* Whether m is a binary message with its payload (a deleted one has none
@@ -42,5 +44,16 @@ void render_history_item(wbuf *w, const stored_msg *m);
 void render_counts(wbuf *w, const char *event, const room *rm,
                    const member *m, size_t num, size_t total, bool with_seq,
                    bool truncated);
+
+/* The same with `"by":BY` (a `leave` the server API caused). */
+void render_counts_by(wbuf *w, const char *event, const room *rm,
+                      const member *m, size_t num, size_t total,
+                      const char *by);
+
+/* `{"event":"delete","room","seq","by"}`. */
+void render_delete(wbuf *w, const char *room, uint64_t seq, const char *by);
+
+/* `{"event":"error","code","message","id"?}` (id omitted when NULL or ""). */
+void render_error(wbuf *w, rc r, const char *message, const char *id);
 
 #endif

@@ -175,7 +175,7 @@ size_t rooms_conns_of(rooms *r, gateway *gw, bk_conn ***out)
     *out = NULL;
     while (map_next(r->conns, &it, NULL, NULL, &v)) {
         bk_conn *c = v;
-        if (c->gw != gw)
+        if (gw != NULL && c->gw != gw)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;

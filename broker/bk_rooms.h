@@ -91,7 +91,7 @@ void room_member_del(room *rm, member *m);
 
 bk_conn *rooms_conn(rooms *r, gateway *gw, uint64_t id);
 rc rooms_conn_add(rooms *r, gateway *gw, uint64_t id, bk_conn **out);
-/* Every connection on gw, as an owned array (free it) of borrowed
+/* Every connection on gw (every connection when gw is NULL), as an owned array (free it) of borrowed
  * pointers; returns the count (0 with *out NULL when none or no memory). */
 size_t rooms_conns_of(rooms *r, gateway *gw, bk_conn ***out);
 /* Some connection on gw, or NULL: a walk of every connection, for when

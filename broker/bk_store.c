@@ -38,11 +38,18 @@ enum {
     ST_MEMBERS,
     ST_MEMBER_PUT,
     ST_MEMBER_DEL,
+    ST_MSG_OWNER,
+    ST_MSG_ERASE,
+    ST_MEMBER_COUNT,
+    ST_MEMBERS_PAGE,
+    ST_NEXT_ROOM_MSG,
+    ST_NEXT_ROOM_MEMBER,
     ST__COUNT
 };
 
 /* The columns every message query returns, in store_rows' order. */
-#define MSG_COLS "room,seq,uid,name,body,cid,ts,type,size,filename,data"
+#define MSG_COLS \
+    "room,seq,uid,name,body,cid,ts,type,size,filename,data,deleted"
 
 static const char *const SQL[ST__COUNT] = {
     [ST_APPEND] = "INSERT INTO messages(room,seq,uid,name,body,cid,ts,"
@@ -69,6 +76,20 @@ static const char *const SQL[ST__COUNT] = {
                       "VALUES(?1,?2,?3,?4) ON CONFLICT(room,uid) DO UPDATE "
                       "SET name=?3, last_seen=?4",
     [ST_MEMBER_DEL] = "DELETE FROM members WHERE room=? AND uid=?",
+    [ST_MSG_OWNER] = "SELECT uid,deleted FROM messages WHERE room=? AND seq=?",
+    /* Erased, not hidden: the text, payload and file name go (secure_delete
+     * zeroes the freed bytes in the file); the row keeps its place (seq,
+     * uid, name, ts). */
+    [ST_MSG_ERASE] = "UPDATE messages SET body='', data=NULL, filename=NULL, "
+                     "deleted=1 WHERE room=? AND seq=?",
+    [ST_MEMBER_COUNT] = "SELECT count(*) FROM members WHERE room=?",
+    [ST_MEMBERS_PAGE] = "SELECT uid,name,last_seen FROM members WHERE room=? "
+                        "AND uid>? ORDER BY uid LIMIT ?",
+    /* One index seek each: the next room name at or after a point. */
+    [ST_NEXT_ROOM_MSG] = "SELECT room FROM messages WHERE room>=?1 AND "
+                         "room>?2 ORDER BY room LIMIT 1",
+    [ST_NEXT_ROOM_MEMBER] = "SELECT room FROM members WHERE room>=?1 AND "
+                            "room>?2 ORDER BY room LIMIT 1",
 };
 
 static const char SCHEMA[] =
@@ -95,6 +116,8 @@ static const struct {
     {"messages", "size", "INTEGER"},
     {"messages", "filename", "TEXT"},
     {"messages", "data", "BLOB"},
+    /* deletion: the row stays, its content is erased */
+    {"messages", "deleted", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 #define CHECKPOINT_EVERY_MS 200
@@ -122,9 +145,10 @@ struct store {
     sqlite3 *ckpt_db;
     pthread_t ckpt_thread;
     bool ckpt_running;
-    pthread_mutex_t ckpt_lock; /* guards ckpt_stop */
+    pthread_mutex_t ckpt_lock; /* guards ckpt_stop and ckpt_truncate */
     pthread_cond_t ckpt_wake;
     bool ckpt_stop;
+    bool ckpt_truncate; /* a message was erased: empty the WAL next time */
 };
 
 static void *checkpointer(void *arg)
@@ -143,22 +167,31 @@ static void *checkpointer(void *arg)
         pthread_cond_timedwait(&s->ckpt_wake, &s->ckpt_lock, &ts);
         if (s->ckpt_stop)
             break;
+        /* After an erase the WAL still holds the old page with the text:
+         * a TRUNCATE checkpoint empties it (it waits for the writer's
+         * round to end, so it is kept for erases, which are rare). */
+        bool truncate = s->ckpt_truncate;
+        s->ckpt_truncate = false;
         pthread_mutex_unlock(&s->ckpt_lock);
         int log = 0, done = 0;
+        int r = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL,
+                                          truncate ? SQLITE_CHECKPOINT_TRUNCATE
+                                                   : SQLITE_CHECKPOINT_PASSIVE,
+                                          &log, &done);
         /* One line when checkpoints start failing (a full disk fails every
          * one of them), one when they work again. */
-        if (sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL,
-                                      SQLITE_CHECKPOINT_PASSIVE, &log,
-                                      &done) != SQLITE_OK) {
+        if (r != SQLITE_OK && !(truncate && r == SQLITE_BUSY)) {
             if (!failing)
                 LOG(LOG_WARN, "event=checkpoint_failed error=\"%s\"",
                     sqlite3_errmsg(s->ckpt_db));
             failing = true;
-        } else if (failing) {
+        } else if (r == SQLITE_OK && failing) {
             LOG(LOG_INFO, "event=checkpoint_ok");
             failing = false;
         }
         pthread_mutex_lock(&s->ckpt_lock);
+        if (truncate && r != SQLITE_OK)
+            s->ckpt_truncate = true; /* try again next time */
     }
     pthread_mutex_unlock(&s->ckpt_lock);
     return NULL;
@@ -293,6 +326,11 @@ rc store_open(const char *path, bool full_sync, store **out)
           "PRAGMA wal_autocheckpoint=0;"
         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
           "PRAGMA wal_autocheckpoint=0;";
+    /* Freed bytes are zeroed, so an erased message's text does not linger
+     * in the file (bk_delete.c). */
+    if (sqlite3_exec(s->db, "PRAGMA secure_delete=ON", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        goto fail;
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
         !store_migrate(s->db))
@@ -468,6 +506,7 @@ static rc store_rows_until(store *s, sqlite3_stmt *st, store_msg_fn fn,
             if (m.data != NULL)
                 m.size = (size_t)sqlite3_column_bytes(st, 10);
         }
+        m.deleted = sqlite3_column_int(st, 11) != 0;
         n++;
         if (until != NULL && !until(arg, &m)) {
             r = SQLITE_DONE;
@@ -680,5 +719,99 @@ rc store_probe(store *s, int64_t now_ms)
         return RC_UNAVAILABLE;
     }
     s->down = false;
+    return RC_OK;
+}
+
+rc store_message_owner(store *s, const char *room, uint64_t seq, char *uid,
+                       size_t cap, bool *deleted, bool *found)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_MSG_OWNER);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    int r = sqlite3_step(st);
+    *found = r == SQLITE_ROW;
+    if (*found) {
+        const char *u = (const char *)sqlite3_column_text(st, 0);
+        snprintf(uid, cap, "%s", u ? u : "");
+        *deleted = sqlite3_column_int(st, 1) != 0;
+    }
+    sqlite3_reset(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? RC_OK
+                                               : store_fail(s, "msg_owner");
+}
+
+rc store_message_erase(store *s, const char *room, uint64_t seq)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_MSG_ERASE);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    rc r = store_write(s, st, "msg_erase");
+    if (r == RC_OK && s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_truncate = true;
+        pthread_mutex_unlock(&s->ckpt_lock);
+    }
+    return r;
+}
+
+rc store_member_count(store *s, const char *room, uint64_t *n)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_MEMBER_COUNT);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return store_fail(s, "member_count");
+    *n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return RC_OK;
+}
+
+rc store_members_page(store *s, const char *room, const char *after,
+                      long limit, store_member_fn fn, void *arg)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_MEMBERS_PAGE);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, limit);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        fn(arg, (const char *)sqlite3_column_text(st, 0),
+           (const char *)sqlite3_column_text(st, 1),
+           (uint64_t)sqlite3_column_int64(st, 2));
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? RC_OK : store_fail(s, "members_page");
+}
+
+/* The first room name of one table that is >= from and > after. */
+static rc store_next_in(store *s, int which, const char *from,
+                        const char *after, char *out, size_t cap, bool *found)
+{
+    sqlite3_stmt *st = store_stmt(s, which);
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    *found = r == SQLITE_ROW;
+    if (*found) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        snprintf(out, cap, "%s", t ? t : "");
+    }
+    sqlite3_reset(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? RC_OK
+                                               : store_fail(s, "next_room");
+}
+
+rc store_next_room(store *s, const char *from, const char *after, char *out,
+                   size_t cap, bool *found)
+{
+    char a[256] = "", b[256] = "";
+    bool fa, fb;
+    rc r = store_next_in(s, ST_NEXT_ROOM_MSG, from, after, a, sizeof a, &fa);
+    if (r == RC_OK)
+        r = store_next_in(s, ST_NEXT_ROOM_MEMBER, from, after, b, sizeof b,
+                          &fb);
+    if (r != RC_OK)
+        return r;
+    *found = fa || fb;
+    if (*found)
+        snprintf(out, cap, "%s", !fb || (fa && strcmp(a, b) < 0) ? a : b);
     return RC_OK;
 }

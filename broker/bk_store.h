@@ -32,6 +32,7 @@ typedef struct stored_msg {
     const void *data;
     size_t size;
     const char *filename;
+    bool deleted;    /* erased: text is "" and clients see the placeholder */
 } stored_msg;
 
 typedef void (*store_msg_fn)(void *arg, const stored_msg *m);
@@ -84,6 +85,24 @@ rc store_members(store *s, const char *room, store_member_fn fn, void *arg);
 rc store_member_put(store *s, const char *room, const char *uid,
                     const char *name, uint64_t last_seen);
 rc store_member_del(store *s, const char *room, const char *uid);
+
+/* Deletion (bk_delete.c). The author of message (room, seq): *found says
+ * whether the row exists (retention may have removed it), *deleted whether
+ * it was erased already; uid gets at most cap-1 bytes. */
+rc store_message_owner(store *s, const char *room, uint64_t seq, char *uid,
+                       size_t cap, bool *deleted, bool *found);
+/* Erases the message's content and marks it deleted; the row stays. */
+rc store_message_erase(store *s, const char *room, uint64_t seq);
+
+/* Server API (bk_api.c). Members of a room in storage. */
+rc store_member_count(store *s, const char *room, uint64_t *n);
+/* Members with uid > after, by uid, at most limit. */
+rc store_members_page(store *s, const char *room, const char *after,
+                      long limit, store_member_fn fn, void *arg);
+/* The first room with messages or members whose name is >= from and
+ * > after, into out (cap bytes); *found says whether there is one. */
+rc store_next_room(store *s, const char *from, const char *after, char *out,
+                   size_t cap, bool *found);
 
 /* Storage failures. A failed write fails its whole transaction: later
  * writes of it return RC_UNAVAILABLE and store_commit rolls it back and

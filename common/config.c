@@ -133,6 +133,9 @@ static const config_key CONFIG_KEYS[] = {
         "threads writing to WebSockets"),
     INT(write_timeout_ms, CONFIG_GATEWAY, 1, MS_MAX, "2000",
         "a WebSocket write blocked this long fails and closes the client"),
+    SECRET(api_key, CONFIG_GATEWAY, "",
+           "server API key (Authorization: Bearer KEY); empty: the API is "
+           "off"),
 };
 
 #define CONFIG_KEY_COUNT (sizeof CONFIG_KEYS / sizeof CONFIG_KEYS[0])

@@ -64,6 +64,7 @@ typedef struct config {
     long send_queue_bytes;       /* per-connection outbound queue, bytes */
     long writers;                /* threads writing to WebSockets */
     long write_timeout_ms;       /* a blocked write fails after this */
+    char api_key[CONFIG_STR_MAX]; /* server API key; empty: the API is off */
 } config;
 
 /* Fills cfg from the table's defaults (id: host name + pid). */

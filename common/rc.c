@@ -23,6 +23,8 @@ static const struct {
     [RC_PROTO] = {"malformed internal envelope", "internal"},
     [RC_DB] = {"database error", "internal"},
     [RC_AGAIN] = {"try again", "internal"},
+    [RC_NOT_FOUND] = {"not found", "not_found"},
+    [RC_UNAUTHORIZED] = {"unauthorized", "unauthorized"},
 };
 
 const char *rc_str(rc r)

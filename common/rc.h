@@ -26,6 +26,8 @@ typedef enum rc {
     RC_PROTO,         /* a malformed internal envelope (gateway <-> broker) */
     RC_DB,            /* SQLite failed */
     RC_AGAIN,         /* would block; try later */
+    RC_NOT_FOUND,     /* server API: no such path, message or member */
+    RC_UNAUTHORIZED,  /* server API: missing or wrong key */
     RC__COUNT
 } rc;
 

@@ -102,11 +102,35 @@ rc rbuf_header(rbuf *r, enum wire_kind *kind)
     return RC_OK;
 }
 
+void wire_api_write(wbuf *w, const wire_event_rec *rec)
+{
+    wbuf_u8(w, EV_API);
+    wbuf_u64(w, rec->conn);
+    wbuf_u8(w, rec->op);
+    wbuf_cstr(w, rec->room);
+    wbuf_cstr(w, rec->uid);
+    wbuf_cstr(w, rec->name);
+    wbuf_cstr(w, rec->id);
+    if (rec->binary)
+        wbuf_str(w, rec->data ? rec->data : "", rec->data ? rec->data_len : 0);
+    else
+        wbuf_str(w, rec->text ? rec->text : "", rec->text ? rec->text_len : 0);
+    wbuf_u8(w, rec->binary ? 1 : 0);
+    wbuf_cstr(w, rec->mime);
+    wbuf_cstr(w, rec->filename);
+    wbuf_cstr(w, rec->prefix);
+    wbuf_cstr(w, rec->after);
+    wbuf_i64(w, rec->before);
+    wbuf_i64(w, rec->limit);
+    wbuf_u64(w, rec->seq);
+}
+
 bool wire_event_read(rbuf *r, wire_event_rec *rec)
 {
     memset(rec, 0, sizeof *rec);
     rec->room = rec->uid = rec->name = rec->text = rec->id = "";
     rec->mime = rec->filename = rec->data = "";
+    rec->prefix = rec->after = "";
     rec->since = rec->before = -1;
     rec->type = rbuf_u8(r);
     rec->conn = rbuf_u64(r);
@@ -149,6 +173,32 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
     case EV_CLOSE:
     case EV_BYE:
         break;
+    case EV_DELETE:
+        rec->room = rbuf_str(r, NULL);
+        rec->seq = rbuf_u64(r);
+        break;
+    case EV_API:
+        rec->op = rbuf_u8(r);
+        rec->room = rbuf_str(r, NULL);
+        rec->uid = rbuf_str(r, NULL);
+        rec->name = rbuf_str(r, NULL);
+        rec->id = rbuf_str(r, NULL);
+        rec->text = rbuf_str(r, &rec->text_len);
+        rec->binary = rbuf_u8(r) != 0;
+        if (rec->binary) { /* the payload is where EV_BINARY has it */
+            rec->data = rec->text;
+            rec->data_len = rec->text_len;
+            rec->text = "";
+            rec->text_len = 0;
+        }
+        rec->mime = rbuf_str(r, NULL);
+        rec->filename = rbuf_str(r, NULL);
+        rec->prefix = rbuf_str(r, NULL);
+        rec->after = rbuf_str(r, NULL);
+        rec->before = rbuf_i64(r);
+        rec->limit = rbuf_i64(r);
+        rec->seq = rbuf_u64(r);
+        break;
     default:
         return false;
     }
@@ -184,6 +234,12 @@ bool wire_fanout_skip(rbuf *r)
     case FO_CLOSE:
         rbuf_u64(r);
         rbuf_u64(r);
+        break;
+    case FO_REPLY:
+        rbuf_u64(r);
+        rbuf_u8(r);
+        rbuf_u8(r);
+        rbuf_str(r, NULL);
         break;
     default:
         return false;

@@ -69,6 +69,27 @@ enum wire_event {
     EV_BYE,      /* conn 0: the gateway stops; all its connections go */
     EV_BINARY,   /* str room, str id ("": none), str type, str filename
                     ("": none), str payload (at least 1 byte) */
+    EV_DELETE,   /* str room, u64 seq: delete one of the sender's messages */
+    EV_API,      /* in the conn slot: u64 request id (not a connection);
+                    then u8 op (enum api_op), str room, str uid, str name,
+                    str id, str text (message text, or binary payload:
+                    read into data/data_len),
+                    u8 binary, str type, str filename, str prefix,
+                    str after, i64 before (-1: none), i64 limit (-1: the
+                    default), u64 seq. Answered with FO_REPLY. */
+};
+
+/* What an EV_API record asks (PROTOCOL.md, "Server API"). */
+enum api_op {
+    API_PUBLISH = 1,   /* room, uid, name, id, text | binary payload */
+    API_ROOM,          /* room */
+    API_ROOMS,         /* prefix, after, limit */
+    API_MEMBERS,       /* room, after, limit */
+    API_HISTORY,       /* room, before, limit */
+    API_DELETE,        /* room, seq */
+    API_REMOVE,        /* room, uid */
+    API_DISCONNECT,    /* uid */
+    API__COUNT
 };
 
 /* Records in a fanout message, broker -> gateway. */
@@ -86,6 +107,8 @@ enum wire_fanout {
                        (length, header, payload: docs/protocol.md) to send as
                        a binary WebSocket message */
     FO_CONN_BINARY, /* as FO_CONN, likewise */
+    FO_REPLY,    /* u64 request id, u16 HTTP status, str body (JSON): the
+                    answer to an EV_API record of this gateway */
 };
 
 void wbuf_str(wbuf *w, const char *s, size_t n);
@@ -112,7 +135,8 @@ rc rbuf_header(rbuf *r, enum wire_kind *kind);
 typedef struct wire_event_rec {
     uint8_t type;        /* enum wire_event */
     uint64_t conn;
-    const char *room;    /* ENTER RESUME MESSAGE LEAVE WHO HISTORY */
+    const char *room;    /* ENTER RESUME MESSAGE LEAVE WHO HISTORY DELETE
+                            API */
     const char *uid;     /* OPEN ENTER RESUME */
     const char *name;    /* ENTER RESUME */
     const char *text;    /* MESSAGE: the text; AUTH: the token */
@@ -126,7 +150,20 @@ typedef struct wire_event_rec {
     int64_t before;      /* HISTORY: -1 newest */
     int64_t limit;       /* HISTORY */
     bool quiet;          /* AUTH */
+    uint64_t seq;        /* DELETE API */
+    /* API only (conn holds the request id; uid, name, id, text, room,
+     * mime, filename, before and limit are used as above; a binary
+     * payload is in data/data_len) */
+    uint8_t op;          /* enum api_op */
+    bool binary;         /* a binary message: data holds the payload */
+    const char *prefix;
+    const char *after;
 } wire_event_rec;
+
+/* Writes an EV_API record from rec (conn: the request id; op, room, uid,
+ * name, id, text/text_len or, when binary, data/data_len, mime, filename,
+ * prefix, after, before, limit, seq). Borrows rec. */
+void wire_api_write(wbuf *w, const wire_event_rec *rec);
 
 /* Reads one events record; false when it is malformed or of an unknown
  * type (the rest of the message cannot be trusted then). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gw_api.h"
 #include "gw_conn.h"
 #include "gw_index.h"
 #include "gw_link.h"
@@ -55,7 +56,7 @@ static void broker_stat(void *arg, const char *name, enum wire_stat_kind kind,
 static int metrics(struct mg_connection *mg, void *cbdata)
 {
     (void)cbdata;
-    char buf[8192];
+    char buf[16384];
     size_t n = 0, cap = sizeof buf;
     metric(buf, cap, &n, "roomcast_connections", "gauge",
            "Open WebSocket connections.", index_count());
@@ -95,6 +96,7 @@ static int metrics(struct mg_connection *mg, void *cbdata)
     metric(buf, cap, &n, "roomcast_broker_resyncs_total", "counter",
            "Times this gateway registered its connections again.",
            gwlink_resyncs);
+    api_metrics(buf, cap, &n);
     metrics_buf mb = {buf, cap, &n};
     gwlink_each_stat(broker_stat, &mb);
     if (n > cap)

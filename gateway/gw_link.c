@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "gw_index.h"
+#include "gw_request.h"
+#include "protocol.h"
 #include "jsonw.h"
 #include "log.h"
 
@@ -73,7 +75,7 @@ enum link_kind {
 /* Queues records for the sender thread, and tail (when not NULL) as one
  * str after them; see enum link_kind. */
 static rc link_queue(const wbuf *records, enum link_kind kind,
-                     const char *tail, size_t tail_len)
+                     const char *tail, size_t tail_len, uint64_t *epoch_out)
 {
     bool event = kind == LINK_EVENT;
     if (event && !atomic_load(&L.up))
@@ -101,6 +103,8 @@ static rc link_queue(const wbuf *records, enum link_kind kind,
         return RC_UNAVAILABLE;
     }
     L.batch_epoch = epoch;
+    if (epoch_out != NULL)
+        *epoch_out = epoch;
     size_t was = L.batch.len;
     wbuf_bytes(&L.batch, records->data, records->len);
     if (tail != NULL)
@@ -119,17 +123,22 @@ static rc link_queue(const wbuf *records, enum link_kind kind,
 
 rc gwlink_send(const wbuf *records)
 {
-    return link_queue(records, LINK_EVENT, NULL, 0);
+    return link_queue(records, LINK_EVENT, NULL, 0, NULL);
+}
+
+rc gwlink_request(const wbuf *records, uint64_t *epoch)
+{
+    return link_queue(records, LINK_EVENT, NULL, 0, epoch);
 }
 
 rc gwlink_send_conn(const wbuf *records)
 {
-    return link_queue(records, LINK_CONN, NULL, 0);
+    return link_queue(records, LINK_CONN, NULL, 0, NULL);
 }
 
 rc gwlink_send_with(const wbuf *records, const char *tail, size_t tail_len)
 {
-    return link_queue(records, LINK_EVENT, tail, tail_len);
+    return link_queue(records, LINK_EVENT, tail, tail_len, NULL);
 }
 
 static void send_unavailable(uint64_t id, const char *cid)
@@ -163,7 +172,11 @@ static void fail_batch(const char *data, size_t len)
         case EV_LEAVE:
         case EV_WHO:
         case EV_HISTORY:
+        case EV_DELETE:
             send_unavailable(rec.conn, rec.id);
+            break;
+        case EV_API: /* rec.conn is a request id */
+            request_fail(rec.conn);
             break;
         default:
             break; /* nobody waits for an answer to these */
@@ -246,7 +259,7 @@ static void register_queue(const wbuf *w, void *arg)
     if (w->failed)
         LOG(LOG_ERROR, "event=register_failed reason=\"out of memory\"");
     else if (w->len > 0)
-        link_queue(w, LINK_REGISTER, NULL, 0);
+        link_queue(w, LINK_REGISTER, NULL, 0, NULL);
 }
 
 /* Registers every connection and room again with the broker, then lets
@@ -321,8 +334,20 @@ static bool apply_record(rbuf *r)
         if (c != NULL && type == FO_AUTHED)
             atomic_store(&c->authed, true);
         else if (c != NULL)
-            conn_close(c, (uint16_t)code, "token expired");
+            conn_close(c, (uint16_t)code,
+                       code == CLOSE_DISCONNECTED ? "disconnected by the "
+                                                    "server"
+                                                  : "token expired");
         conn_unref(c);
+        break;
+    }
+    case FO_REPLY: {
+        id = rbuf_u64(r);
+        unsigned status = rbuf_u8(r);
+        status |= (unsigned)rbuf_u8(r) << 8;
+        payload = rbuf_str(r, &len);
+        if (!r->failed)
+            request_answer(id, status, payload, len);
         break;
     }
     default:
@@ -390,6 +415,8 @@ static void apply_reply(nng_msg *m)
     if (r.failed || !read_stats(&r))
         goto bad;
     if (kind == WIRE_RESET) {
+        /* The broker lost our stream: answers to waiting requests with it. */
+        request_fail_epoch(0);
         register_begin(epoch);
         if (!atomic_exchange(&L.up, true))
             LOG(LOG_INFO, "event=broker_up");
@@ -402,6 +429,7 @@ static void apply_reply(nng_msg *m)
         /* First contact, or a restarted broker that knows nothing of ours:
          * register every connection (none at first contact, usually). */
         again = "new_broker_epoch";
+        request_fail_epoch(epoch); /* that broker never saw them */
     } else if (first != L.acked + 1) {
         again = "gap"; /* never expected, but never silent */
     }
@@ -454,6 +482,7 @@ static void *poller_main(void *arg)
         }
         if (atomic_exchange(&L.up, false) && !atomic_load(&L.stop))
             LOG(LOG_WARN, "event=broker_down error=\"%s\"", nng_strerror(err));
+        request_fail_epoch(0); /* no answer will come from it */
         if (err != NNG_ECLOSED) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);

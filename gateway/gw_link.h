@@ -42,6 +42,9 @@ rc gwlink_send_conn(const wbuf *records);
 /* The same, then `tail` as one wire str (the last field of the last
  * record): a binary message's payload is copied once, into the batch. */
 rc gwlink_send_with(const wbuf *records, const char *tail, size_t tail_len);
+/* The same for an EV_API record; *epoch gets the broker epoch it was
+ * queued for (gw_request.h). */
+rc gwlink_request(const wbuf *records, uint64_t *epoch);
 
 /* Calls fn for each figure the broker sent with its last answer (name
  * without the roomcast_ prefix, borrowed for the call). Any thread. */

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "gw_api.h"
 #include "gw_capacity.h"
 #include "gw_conn.h"
 #include "gw_http.h"
@@ -88,6 +89,7 @@ int main(int argc, char **argv)
     if (ctx == NULL || ws_start(ctx, &cfg) != RC_OK)
         return 1;
     http_start(ctx);
+    api_start(ctx, &cfg);
     LOG(LOG_INFO,
         "event=ready id=%s listen=%s www=%s threads=%ld websockets_max=%ld "
         "auth=%s",

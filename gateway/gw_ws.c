@@ -256,6 +256,26 @@ static void on_history(request *q)
     wbuf_free(&w);
 }
 
+static void on_delete(request *q)
+{
+    const char *room = req_room(q);
+    int64_t seq = -1;
+    if (room == NULL)
+        return;
+    if (json_get_int(q->obj, "seq", true, &seq, NULL) != RC_OK || seq < 1) {
+        send_error(q->c, RC_BAD_REQUEST, "seq must be the seq of a message "
+                   "(an integer >= 1)", q->id);
+        return;
+    }
+    wbuf w = {0};
+    wbuf_u8(&w, EV_DELETE);
+    wbuf_u64(&w, q->c->id);
+    wbuf_cstr(&w, room);
+    wbuf_u64(&w, (uint64_t)seq);
+    forward(q->c, &w, q->id);
+    wbuf_free(&w);
+}
+
 static void send_auth(conn *c, const char *token, size_t len,
                       const char *id)
 {
@@ -319,7 +339,7 @@ static void dispatch(request *q, const char *event)
         {"message", on_message, 0}, {"enter", on_enter, 0},
         {"heartbeat", on_heartbeat, 0}, {"who", NULL, EV_WHO},
         {"leave", NULL, EV_LEAVE}, {"history", on_history, 0},
-        {"auth", on_auth, 0},
+        {"auth", on_auth, 0}, {"delete", on_delete, 0},
     };
     /* Before auth (jwt), everything but auth and heartbeat gets noauth, an
      * unknown event (or none) too: docs/protocol.md. */

@@ -350,6 +350,24 @@ function messageEl(m) {
     meta.append(you);
   }
   meta.append(' ', timeEl(m.ts));
+  if (m.deleted) {
+    const body = document.createElement('p');
+    body.className = 'body';
+    li.append(meta, body);
+    markDeleted(li);
+    return li;
+  }
+  if (m.own) {
+    // The author may delete their own message (the server checks the uid).
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'msg-delete ghost small';
+    del.textContent = 'Delete';
+    del.addEventListener('click', () => {
+      if (!client.deleteMessage(m.room, m.seq)) toastOnce('Not connected: try again in a moment.', 'warn');
+    });
+    meta.append(' ', del);
+  }
   if (m.binary && m.payload) {
     li.append(meta, fileEl(m));
     return li;
@@ -422,6 +440,18 @@ function sendFiles(files) {
       toast(`Could not send: ${e.message}`, 'warn');
     }
   }
+}
+
+/** Shows a message as deleted: its text (or file) and its Delete button go. */
+function markDeleted(li) {
+  li.classList.add('deleted');
+  const body = li.querySelector('.body');
+  if (body) {
+    body.classList.remove('file'); // a picture or file goes with its text
+    body.replaceChildren(document.createTextNode('message deleted'));
+  }
+  const del = li.querySelector('.msg-delete');
+  if (del) del.remove();
 }
 
 /** Add messages (any order) to a room; returns how many were new to the page. */
@@ -829,6 +859,14 @@ client.on('leave', (e) => {
   r.members.delete(e.uid);
   notice(e.room, `${e.name} left`);
   if (e.room === active) { renderCounts(); renderMembers(); }
+});
+
+client.on('delete', (d) => {
+  const r = rooms.get(d.room);
+  if (!r) return;
+  if (liveTimer) { clearTimeout(liveTimer); flushLive(); } // the message may still be in the batch
+  const li = r.els.get(d.seq);
+  if (li) markDeleted(li);
 });
 
 client.on('truncated', (t) => markGap(t.room, t.since, t.before));

@@ -468,6 +468,17 @@ export class RoomcastClient {
     return this._request(room, frame, 'history');
   }
 
+  /** Asks the server to delete one of this user's messages in a room it
+   *  has entered. Returns false (nothing sent) when the room is not entered
+   *  on the current connection; the answer is a `delete` event (or an
+   *  `error`: `forbidden` for another's message). */
+  deleteMessage(room, seq) {
+    const r = this.rooms.get(room);
+    if (!r || !r.joined || !this._ready() || !Number.isInteger(seq) || seq < 1) return false;
+    this._raw({ event: 'delete', room, seq });
+    return true;
+  }
+
   /** Rooms currently kept, in the order they were entered. */
   roomList() {
     return [...this.rooms.keys()];
@@ -686,6 +697,7 @@ export class RoomcastClient {
       case 'who': return this._onWho(f);
       case 'history': return this._onHistory(f);
       case 'error': return this._onError(f);
+      case 'delete': return this._onDelete(f);
       default: return; // unknown server events are ignored (forward compatible)
     }
   }
@@ -800,6 +812,11 @@ export class RoomcastClient {
     r.seq = f.seq;
     this._save();
     this._emit('message', { ...f, own });
+  }
+
+  _onDelete(f) {
+    if (!this.rooms.has(f.room) || !Number.isInteger(f.seq)) return;
+    this._emit('delete', { room: f.room, seq: f.seq, by: f.by });
   }
 
   _acked(id, seq) {

@@ -188,6 +188,12 @@ static bool fanout_record(dec *d)
         u64(d);
         u64(d);
         break;
+    case FO_REPLY: /* request id, u16 status, body */
+        u64(d);
+        u8(d);
+        u8(d);
+        str(d, NULL);
+        break;
     default:
         return false;
     }

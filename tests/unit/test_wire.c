@@ -551,6 +551,11 @@ TEST(fanout_skip_steps_over_each_known_record)
     wbuf_u8(&w, FO_CLOSE);
     wbuf_u64(&w, 3);
     wbuf_u64(&w, 4000);
+    wbuf_u8(&w, FO_REPLY);
+    wbuf_u64(&w, 11);
+    wbuf_u8(&w, 404 & 0xff);
+    wbuf_u8(&w, 404 >> 8);
+    wbuf_cstr(&w, "{\"error\":{}}");
     size_t whole = w.len;
     wbuf_u8(&w, 200); /* a type it does not know */
     rbuf r;
@@ -558,7 +563,7 @@ TEST(fanout_skip_steps_over_each_known_record)
     int n = 0;
     while (r.left > 1 && wire_fanout_skip(&r))
         n++;
-    CHECK_EQ_INT(n, 4);
+    CHECK_EQ_INT(n, 5);
     CHECK_EQ_INT(w.len - r.left, whole);
     CHECK(!wire_fanout_skip(&r));
     rbuf_init(&r, w.data, 5); /* cut short */
