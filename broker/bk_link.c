@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "invariant.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -534,6 +535,8 @@ static void link_reset(bk_link *l, gateway *gw, nng_msg *req)
 /* The gateway has everything up to sent_upto: drop it from out. */
 static void link_ack(gateway *gw)
 {
+    ASSERT(gw->sent_bytes <= gw->out.len); /* else the memmove overruns */
+    DEBUG_ASSERT(gw->base <= gw->sent_upto && gw->sent_upto <= gw->next);
     memmove(gw->out.data, gw->out.data + gw->sent_bytes,
             gw->out.len - gw->sent_bytes);
     gw->out.len -= gw->sent_bytes;
