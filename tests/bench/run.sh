@@ -31,8 +31,8 @@
 # Knobs (environment): BENCH_DURATION (s, default 10), BENCH_HALF_ROUNDS (3),
 # BENCH_HALF_DURATION (s, 5), BENCH_MEMBERS (100), BENCH_BIG_MEMBERS (1000),
 # BENCH_BIG_RATE (200), BENCH_BIG_DURATION (5), BENCH_STORE_ROOMS (8),
-# BENCH_IDLE_CONNS (10000), BENCH_HELD_ROUNDS (3), BENCH_HELD_RATE (1000),
-# BENCH_HELD_DURATION (5), BENCH_TWENTY_MEMBERS (20000), BENCH_TWENTY_USERS
+# BENCH_IDLE_CONNS (10000), BENCH_HELD_ROUNDS (5), BENCH_HELD_RATE (1000),
+# BENCH_HELD_DURATION (4), BENCH_TWENTY_MEMBERS (20000), BENCH_TWENTY_USERS
 # (2000), BENCH_TWENTY_RATE (20), BENCH_TWENTY_DURATION (10), BENCH_STRICT=1
 # (exit 1 when a target is missed; otherwise only a broken run fails).
 
@@ -61,9 +61,9 @@ BIG_RATE=${BENCH_BIG_RATE:-200}
 BIG_DURATION=${BENCH_BIG_DURATION:-5}
 STORE_ROOMS=${BENCH_STORE_ROOMS:-8}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
-HELD_ROUNDS=${BENCH_HELD_ROUNDS:-3}
+HELD_ROUNDS=${BENCH_HELD_ROUNDS:-5}
 HELD_RATE=${BENCH_HELD_RATE:-1000}
-HELD_DURATION=${BENCH_HELD_DURATION:-5}
+HELD_DURATION=${BENCH_HELD_DURATION:-4}
 TWENTY_MEMBERS=${BENCH_TWENTY_MEMBERS:-20000}
 TWENTY_USERS=${BENCH_TWENTY_USERS:-2000}
 TWENTY_RATE=${BENCH_TWENTY_RATE:-20}
@@ -560,9 +560,11 @@ if [ -n "$BK_PID" ] && kill -0 "$BK_PID" 2>/dev/null && start_gateway "$T1_PORT"
             }')
         say "  both parts: $RC_TWENTY"
         [ -n "$RC_TWENTY" ] && echo "$RC_TWENTY" >>"$TMP/rc_all"
+        say "  load generators done at $(date -u +%T.%N | cut -c1-12)"
         for p in $T1_PORT $T2_PORT; do
             say "  gateway $p: $(curl -s "http://127.0.0.1:$p/metrics" | sed -n 's/^roomcast_slow_consumer_closes_total /slow-consumer closes /p')"
         done
+        grep -h 'event=slow_consumer' "$TMP/gateway.log" | tail -n 3 | sed 's/^/    /'
         stop "$T2_GW"
     fi
     stop "$T1_GW"
