@@ -19,6 +19,7 @@ import {
   startBroker, restartBroker, startGateway, connect, stop, getMetrics, metric,
   waitFor, freePort, runCli, sleep, tempDir, ROOT, encodeBinary,
 } from './harness.mjs';
+import { api, describe, KEY } from './api-helpers.mjs';
 
 const SECRET = 'hook-secret-0123';
 
@@ -157,6 +158,40 @@ test('a binary message is sent without its payload, with type and size, in seq o
   assert.equal(b2.size, 3);
   for (const b of [b1, b2]) assert.ok(!('message' in b) && !('data' in b), JSON.stringify(b));
   for (const q of rx.requests) assert.ok(q.raw.length < 3000, 'no payload in the request');
+});
+
+test('deletes, server API publishes and removals reach the webhook exactly as members saw them', { timeout: 60000 }, async () => {
+  const rx = await receiver();
+  const broker = await startBroker({ webhook_url: rx.url, webhook_secret: SECRET });
+  const gw = await startGateway(broker, { api_key: KEY });
+  const a = await connect(gw, { label: 'alice' });
+  const b = await connect(gw, { label: 'bob' });
+  await a.enter('del', 'A', { uid: 'a' });
+  await b.enter('del', 'B', { uid: 'b' });
+  await send(a, 'del', 2);
+  a.send({ event: 'delete', room: 'del', seq: 1 });
+  await a.next({ event: 'delete', seq: 1 });
+  let r = await api(gw, 'POST', '/api/v1/publish', { body: { room: 'del', message: 'from the server', id: 's1' } });
+  assert.equal(r.status, 200, describe(r));
+  await a.next({ event: 'message', message: 'from the server' });
+  r = await api(gw, 'DELETE', '/api/v1/rooms/del/messages/2');
+  assert.equal(r.status, 200, describe(r));
+  await a.next({ event: 'delete', seq: 2 });
+  r = await api(gw, 'DELETE', '/api/v1/rooms/del/members/b');
+  assert.equal(r.status, 200, describe(r));
+  await a.next({ event: 'leave', uid: 'b' });
+  const seen = a.log.filter((f) => ['enter', 'message', 'delete', 'leave'].includes(f.event));
+  assert.equal(seen.length, 8, JSON.stringify(seen));
+  await waitFor(() => unique(rx.events).length >= 8, { what: '8 webhook events' });
+  await sleep(300);
+  const events = unique(rx.events);
+  assert.deepEqual(events.map(strip), seen, 'the events alice saw, in her order');
+  assert.deepEqual(events.map((e) => e.event), ['enter', 'enter', 'message', 'message', 'delete', 'message', 'delete', 'leave']);
+  assert.equal(events[4].by, 'a');
+  assert.equal(events[5].uid, 'server');
+  assert.equal(events[6].by, 'server');
+  assert.equal(events[7].by, 'server');
+  for (const q of rx.requests) assert.equal(q.headers['x-roomcast-signature'], sign(q.raw));
 });
 
 test('webhook_events filters the kinds sent', { timeout: 60000 }, async () => {
