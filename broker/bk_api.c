@@ -1,6 +1,6 @@
 /* bk_api.c -- see bk_api.h.
  *
- * Limits of the answers (PROTOCOL.md): rooms 100 by default, at most 1000;
+ * Limits of the answers (docs/protocol.md): rooms 100 by default, at most 1000;
  * members 1000 by default, at most 10000; history as the client's. A limit
  * below 1 is bad_request; a larger one is capped. Counts (`num`) come from
  * memory, where presence lives; members and messages from storage, read

@@ -1,4 +1,4 @@
-/* bk_api.h -- the broker's half of the server API (PROTOCOL.md, "Server
+/* bk_api.h -- the broker's half of the server API (docs/protocol.md, "Server
  * API"): every answer is made here.
  *
  * A gateway turns each HTTP request under /api/v1/ into one EV_API record

@@ -79,7 +79,7 @@ enum wire_event {
                     default), u64 seq. Answered with FO_REPLY. */
 };
 
-/* What an EV_API record asks (PROTOCOL.md, "Server API"). */
+/* What an EV_API record asks (docs/protocol.md, "Server API"). */
 enum api_op {
     API_PUBLISH = 1,   /* room, uid, name, id, text | binary payload */
     API_ROOM,          /* room */

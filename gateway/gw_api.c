@@ -1,4 +1,4 @@
-/* gw_api.c -- the HTTP side of the server API (PROTOCOL.md, "Server API");
+/* gw_api.c -- the HTTP side of the server API (docs/protocol.md, "Server API");
  * see gw_api.h.
  *
  * What happens here: the key check, reading the body within API_BODY_MAX,

@@ -1,4 +1,4 @@
-/* gw_api.h -- the server API's HTTP endpoints under /api/v1/ (PROTOCOL.md,
+/* gw_api.h -- the server API's HTTP endpoints under /api/v1/ (docs/protocol.md,
  * "Server API"), on every gateway when `api_key` is set; otherwise every
  * /api/ path answers 404.
  *

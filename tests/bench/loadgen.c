@@ -617,7 +617,7 @@ static void send_message(struct sender *s)
 
 static void seen_mark(struct conn *c, uint64_t seq, bool *dup);
 
-/* One binary message (PROTOCOL.md "Binary messages"): the 4-byte header
+/* One binary message (docs/protocol.md "Binary messages"): the 4-byte header
  * length, a header whose `id` is "<seq> <send time ns>", then cfg.binary
  * bytes of payload. */
 static void send_binary_message(struct sender *s)

@@ -1,4 +1,4 @@
-// api.test.mjs -- the server API (PROTOCOL.md "Server API"): every row of
+// api.test.mjs -- the server API (docs/protocol.md "Server API"): every row of
 // its table against real processes, the key checks, every error status,
 // the broker being down or silent (503), metrics by path and status.
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// delete.test.mjs -- the client's `delete` event (PROTOCOL.md): an author
+// delete.test.mjs -- the client's `delete` event (docs/protocol.md): an author
 // deletes their own message, every online member hears `delete`, history
 // and catch-up show the placeholder, the text is gone from the database
 // file; another's message is forbidden, a seq the room never had is
