@@ -11,7 +11,7 @@
  * synchronous=NORMAL the broker's commits then never wait for a disk sync.
  * A crash of the process still loses no committed transaction (the WAL is
  * written before COMMIT returns); `full_sync` also survives power loss. */
-#include "bk_store.h"
+#include "bk_store_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,28 +24,6 @@
 #include <time.h>
 
 #include "log.h"
-
-enum {
-    ST_APPEND,
-    ST_ROOM_SEQ,
-    ST_ROOM_SET,
-    ST_FIND_CID,
-    ST_AFTER,
-    ST_BEFORE,
-    ST_HAS_BEFORE,
-    ST_NEWEST,
-    ST_SIZES,
-    ST_MEMBERS,
-    ST_MEMBER_PUT,
-    ST_MEMBER_DEL,
-    ST_MSG_OWNER,
-    ST_MSG_ERASE,
-    ST_MEMBER_COUNT,
-    ST_MEMBERS_PAGE,
-    ST_NEXT_ROOM_MSG,
-    ST_NEXT_ROOM_MEMBER,
-    ST__COUNT
-};
 
 /* The columns every message query returns, in store_rows' order. */
 #define MSG_COLS \
@@ -129,28 +107,6 @@ static const char PROBE_SCHEMA[] =
 struct store;
 static bool store_identity(struct store *s, bool record);
 
-struct store {
-    sqlite3 *db;
-    sqlite3_stmt *st[ST__COUNT];
-    bool in_txn;
-    /* Storage health (see "Storage failures" below). */
-    char *path;
-    dev_t dev;        /* the database file's identity at open */
-    ino_t ino;
-    bool down;        /* a commit failed; writes are refused until a probe */
-    bool txn_failed;  /* a write of the open transaction failed */
-    uint64_t errors;  /* failed storage operations */
-    char last_error[160];
-    /* the checkpointer thread */
-    sqlite3 *ckpt_db;
-    pthread_t ckpt_thread;
-    bool ckpt_running;
-    pthread_mutex_t ckpt_lock; /* guards ckpt_stop and ckpt_truncate */
-    pthread_cond_t ckpt_wake;
-    bool ckpt_stop;
-    bool ckpt_truncate; /* a message was erased: empty the WAL next time */
-};
-
 static void *checkpointer(void *arg)
 {
     store *s = arg;
@@ -232,7 +188,7 @@ static void store_stop_checkpointer(store *s)
     s->ckpt_db = NULL;
 }
 
-static rc store_fail(store *s, const char *what)
+rc store_fail(store *s, const char *what)
 {
     s->errors++;
     snprintf(s->last_error, sizeof s->last_error, "%s", sqlite3_errmsg(s->db));
@@ -424,7 +380,7 @@ rc store_commit(store *s)
     return RC_OK;
 }
 
-static sqlite3_stmt *store_stmt(store *s, int which)
+sqlite3_stmt *store_stmt(store *s, int which)
 {
     sqlite3_stmt *st = s->st[which];
     sqlite3_reset(st);
@@ -434,7 +390,7 @@ static sqlite3_stmt *store_stmt(store *s, int which)
 
 /* Runs a write: in the open transaction unless it failed, or on its own
  * (autocommit, tests) unless the store is down. */
-static rc store_write(store *s, sqlite3_stmt *st, const char *what)
+rc store_write(store *s, sqlite3_stmt *st, const char *what)
 {
     if (s->in_txn && sqlite3_get_autocommit(s->db))
         s->txn_failed = true; /* SQLite rolled it back after an error */
@@ -443,235 +399,6 @@ static rc store_write(store *s, sqlite3_stmt *st, const char *what)
     int r = sqlite3_step(st);
     sqlite3_reset(st);
     return r == SQLITE_DONE ? RC_OK : store_write_failed(s, what);
-}
-
-rc store_room_seq(store *s, const char *room, uint64_t *seq)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_ROOM_SEQ);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        return store_fail(s, "room_seq");
-    *seq = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return RC_OK;
-}
-
-rc store_append(store *s, const stored_msg *m)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_APPEND);
-    sqlite3_bind_text(st, 1, m->room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)m->seq);
-    sqlite3_bind_text(st, 3, m->uid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, m->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, m->text, (int)m->text_len, SQLITE_STATIC);
-    if (m->cid != NULL)
-        sqlite3_bind_text(st, 6, m->cid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, m->ts);
-    if (m->type != NULL) {
-        sqlite3_bind_text(st, 8, m->type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 9, (sqlite3_int64)m->size);
-        if (m->filename != NULL)
-            sqlite3_bind_text(st, 10, m->filename, -1, SQLITE_STATIC);
-        sqlite3_bind_blob64(st, 11, m->data, m->size, SQLITE_STATIC);
-    }
-    return store_write(s, st, "append");
-}
-
-/* Steps through rows of the message columns (MSG_COLS), calling fn (or
- * until, which may stop the walk) for each. */
-static rc store_rows_until(store *s, sqlite3_stmt *st, store_msg_fn fn,
-                           store_msg_until_fn until, void *arg, long *rows,
-                           const char *what)
-{
-    int r;
-    long n = 0;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        stored_msg m = {
-            .room = (const char *)sqlite3_column_text(st, 0),
-            .seq = (uint64_t)sqlite3_column_int64(st, 1),
-            .uid = (const char *)sqlite3_column_text(st, 2),
-            .name = (const char *)sqlite3_column_text(st, 3),
-            .text = (const char *)sqlite3_column_text(st, 4),
-            .text_len = (size_t)sqlite3_column_bytes(st, 4),
-            .cid = (const char *)sqlite3_column_text(st, 5),
-            .ts = sqlite3_column_int64(st, 6),
-        };
-        if (m.text == NULL)
-            m.text = "";
-        m.type = (const char *)sqlite3_column_text(st, 7);
-        if (m.type != NULL) {
-            m.size = (size_t)sqlite3_column_int64(st, 8);
-            m.filename = (const char *)sqlite3_column_text(st, 9);
-            m.data = sqlite3_column_blob(st, 10);
-            if (m.data != NULL)
-                m.size = (size_t)sqlite3_column_bytes(st, 10);
-        }
-        m.deleted = sqlite3_column_int(st, 11) != 0;
-        n++;
-        if (until != NULL && !until(arg, &m)) {
-            r = SQLITE_DONE;
-            break;
-        }
-        if (fn != NULL)
-            fn(arg, &m);
-    }
-    sqlite3_reset(st);
-    if (rows)
-        *rows = n;
-    return r == SQLITE_DONE ? RC_OK : store_fail(s, what);
-}
-
-static rc store_rows(store *s, sqlite3_stmt *st, store_msg_fn fn, void *arg,
-                     long *rows, const char *what)
-{
-    return store_rows_until(s, st, fn, NULL, arg, rows, what);
-}
-
-rc store_find_cid(store *s, const char *uid, const char *cid, int64_t min_ts,
-                  store_msg_fn fn, void *arg, bool *found)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_FIND_CID);
-    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, min_ts);
-    long rows = 0;
-    rc r = store_rows(s, st, fn, arg, &rows, "find_cid");
-    if (r == RC_OK)
-        *found = rows > 0;
-    return r;
-}
-
-rc store_after(store *s, const char *room, uint64_t after, long limit,
-               store_msg_fn fn, void *arg)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_AFTER);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-    sqlite3_bind_int64(st, 3, limit);
-    return store_rows(s, st, fn, arg, NULL, "after");
-}
-
-struct before_wrap {
-    store_msg_fn fn;
-    void *arg;
-    uint64_t oldest; /* the first row's seq: rows come oldest first */
-    bool any;
-};
-
-static void store_before_row(void *arg, const stored_msg *m)
-{
-    struct before_wrap *w = arg;
-    if (!w->any)
-        w->oldest = m->seq;
-    w->any = true;
-    w->fn(w->arg, m);
-}
-
-rc store_before(store *s, const char *room, uint64_t before, long limit,
-                store_msg_fn fn, void *arg, bool *more)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_BEFORE);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
-    sqlite3_bind_int64(st, 3, limit);
-    struct before_wrap w = {fn, arg, 0, false};
-    rc r = store_rows(s, st, store_before_row, &w, NULL, "before");
-    if (r != RC_OK)
-        return r;
-    if (!w.any) {
-        *more = false;
-        return RC_OK;
-    }
-    sqlite3_stmt *h = store_stmt(s, ST_HAS_BEFORE);
-    sqlite3_bind_text(h, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(h, 2, (sqlite3_int64)w.oldest);
-    int step = sqlite3_step(h);
-    sqlite3_reset(h);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return store_fail(s, "has_before");
-    *more = step == SQLITE_ROW;
-    return RC_OK;
-}
-
-rc store_newest(store *s, const char *room, uint64_t before, long limit,
-                store_msg_until_fn fn, void *arg)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_NEWEST);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
-    sqlite3_bind_int64(st, 3, limit);
-    return store_rows_until(s, st, NULL, fn, arg, NULL, "newest");
-}
-
-rc store_newest_within(store *s, const char *room, uint64_t after, long limit,
-                       size_t budget, uint64_t *from)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_SIZES);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-    sqlite3_bind_int64(st, 3, limit);
-    size_t bytes = 0;
-    uint64_t start = after;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-        bytes += (size_t)sqlite3_column_int64(st, 1);
-        if (bytes > budget) {
-            start = seq; /* this one and older ones do not fit */
-            r = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE)
-        return store_fail(s, "sizes");
-    *from = start;
-    return RC_OK;
-}
-
-rc store_has_before(store *s, const char *room, uint64_t before, bool *yes)
-{
-    sqlite3_stmt *h = store_stmt(s, ST_HAS_BEFORE);
-    sqlite3_bind_text(h, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(h, 2, (sqlite3_int64)before);
-    int step = sqlite3_step(h);
-    sqlite3_reset(h);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return store_fail(s, "has_before");
-    *yes = step == SQLITE_ROW;
-    return RC_OK;
-}
-
-rc store_members(store *s, const char *room, store_member_fn fn, void *arg)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_MEMBERS);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-        fn(arg, (const char *)sqlite3_column_text(st, 0),
-           (const char *)sqlite3_column_text(st, 1),
-           (uint64_t)sqlite3_column_int64(st, 2));
-    sqlite3_reset(st);
-    return r == SQLITE_DONE ? RC_OK : store_fail(s, "members");
-}
-
-rc store_member_put(store *s, const char *room, const char *uid,
-                    const char *name, uint64_t last_seen)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_MEMBER_PUT);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)last_seen);
-    return store_write(s, st, "member_put");
-}
-
-rc store_member_del(store *s, const char *room, const char *uid)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_MEMBER_DEL);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
-    return store_write(s, st, "member_del");
 }
 
 /* --- storage failures ----------------------------------------------- */
@@ -722,96 +449,3 @@ rc store_probe(store *s, int64_t now_ms)
     return RC_OK;
 }
 
-rc store_message_owner(store *s, const char *room, uint64_t seq, char *uid,
-                       size_t cap, bool *deleted, bool *found)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_MSG_OWNER);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    int r = sqlite3_step(st);
-    *found = r == SQLITE_ROW;
-    if (*found) {
-        const char *u = (const char *)sqlite3_column_text(st, 0);
-        snprintf(uid, cap, "%s", u ? u : "");
-        *deleted = sqlite3_column_int(st, 1) != 0;
-    }
-    sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? RC_OK
-                                               : store_fail(s, "msg_owner");
-}
-
-rc store_message_erase(store *s, const char *room, uint64_t seq)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_MSG_ERASE);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    rc r = store_write(s, st, "msg_erase");
-    if (r == RC_OK && s->ckpt_running) {
-        pthread_mutex_lock(&s->ckpt_lock);
-        s->ckpt_truncate = true;
-        pthread_mutex_unlock(&s->ckpt_lock);
-    }
-    return r;
-}
-
-rc store_member_count(store *s, const char *room, uint64_t *n)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_MEMBER_COUNT);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        return store_fail(s, "member_count");
-    *n = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return RC_OK;
-}
-
-rc store_members_page(store *s, const char *room, const char *after,
-                      long limit, store_member_fn fn, void *arg)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_MEMBERS_PAGE);
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, limit);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-        fn(arg, (const char *)sqlite3_column_text(st, 0),
-           (const char *)sqlite3_column_text(st, 1),
-           (uint64_t)sqlite3_column_int64(st, 2));
-    sqlite3_reset(st);
-    return r == SQLITE_DONE ? RC_OK : store_fail(s, "members_page");
-}
-
-/* The first room name of one table that is >= from and > after. */
-static rc store_next_in(store *s, int which, const char *from,
-                        const char *after, char *out, size_t cap, bool *found)
-{
-    sqlite3_stmt *st = store_stmt(s, which);
-    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    *found = r == SQLITE_ROW;
-    if (*found) {
-        const char *t = (const char *)sqlite3_column_text(st, 0);
-        snprintf(out, cap, "%s", t ? t : "");
-    }
-    sqlite3_reset(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? RC_OK
-                                               : store_fail(s, "next_room");
-}
-
-rc store_next_room(store *s, const char *from, const char *after, char *out,
-                   size_t cap, bool *found)
-{
-    char a[256] = "", b[256] = "";
-    bool fa, fb;
-    rc r = store_next_in(s, ST_NEXT_ROOM_MSG, from, after, a, sizeof a, &fa);
-    if (r == RC_OK)
-        r = store_next_in(s, ST_NEXT_ROOM_MEMBER, from, after, b, sizeof b,
-                          &fb);
-    if (r != RC_OK)
-        return r;
-    *found = fa || fb;
-    if (*found)
-        snprintf(out, cap, "%s", !fb || (fa && strcmp(a, b) < 0) ? a : b);
-    return RC_OK;
-}
