@@ -1,4 +1,10 @@
-/* bk_link.c -- see bk_link.h. */
+/* bk_link.c -- the broker's nng transport; see bk_link.h.
+ *
+ * Two listening sockets (events PULL, fan-out raw REP), one receive in
+ * flight on each: nng's callback threads only queue what arrives (under
+ * `lock`), and the broker main thread takes it (link_take_event,
+ * link_serve). The link's epoch and the broker's figures live here; the
+ * gateway records and their acknowledged streams are bk_link_gateways.c's. */
 #include "bk_link_impl.h"
 
 #include <nng/protocol/pipeline0/pull.h>

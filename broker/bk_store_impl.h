@@ -41,7 +41,7 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
     bool in_txn;
-    /* Storage health (see "Storage failures" below). */
+    /* Storage health (bk_store.c, "storage failures"). */
     char *path;
     dev_t dev;        /* the database file's identity at open */
     ino_t ino;
