@@ -564,7 +564,9 @@ if [ -n "$BK_PID" ] && kill -0 "$BK_PID" 2>/dev/null && start_gateway "$T1_PORT"
         for p in $T1_PORT $T2_PORT; do
             say "  gateway $p: $(curl -s "http://127.0.0.1:$p/metrics" | sed -n 's/^roomcast_slow_consumer_closes_total /slow-consumer closes /p')"
         done
-        grep -h 'event=slow_consumer' "$TMP/gateway.log" | tail -n 3 | sed 's/^/    /'
+        # (the counter also counts failed writes, e.g. to sockets of a load
+        # generator that has exited)
+        grep -h -E 'event=(slow_consumer|write_failed)' "$TMP/gateway.log" | tail -n 3 | sed 's/^/    /'
         stop "$T2_GW"
     fi
     stop "$T1_GW"
