@@ -71,7 +71,7 @@ static struct {
     bool on;
     atomic_size_t body_bytes; /* bodies being read now */
     atomic_ullong count[ROUTE__COUNT][NSTATUS + 1]; /* last: other status */
-} A;
+} api_state;
 
 /* One API request being served. */
 typedef struct api_call {
@@ -84,7 +84,7 @@ typedef struct api_call {
     char prefix[ROOM_MAX + 1];
     char *body;          /* owned */
     size_t body_len;
-    size_t reserved;     /* bytes counted in A.body_bytes */
+    size_t reserved;     /* bytes counted in api_state.body_bytes */
     json_object *json;   /* owned */
     char *data;          /* decoded base64 payload, owned */
 } api_call;
@@ -110,7 +110,7 @@ static void count(enum route route, unsigned status)
     size_t i = 0;
     while (i < NSTATUS && STATUSES[i] != status)
         i++;
-    atomic_fetch_add(&A.count[route][i], 1);
+    atomic_fetch_add(&api_state.count[route][i], 1);
 }
 
 static int respond(api_call *q, unsigned status, const char *body,
@@ -174,14 +174,14 @@ static bool authorized(struct mg_connection *mg)
     h += 7;
     while (*h == ' ')
         h++;
-    return key_equal(A.cfg->api_key, h);
+    return key_equal(api_state.cfg->api_key, h);
 }
 
 /* --- the body ---------------------------------------------------------- */
 
 static bool reserve(api_call *q, size_t n)
 {
-    size_t now = atomic_fetch_add(&A.body_bytes, n);
+    size_t now = atomic_fetch_add(&api_state.body_bytes, n);
     q->reserved += n;
     return now + n <= API_BODIES_MAX;
 }
@@ -279,7 +279,7 @@ static int publish(api_call *q)
         return respond_error(q, RC_BAD_REQUEST, "give either message (text) "
                              "or data (base64), as a string");
     if (has_text) {
-        if (text_len > (size_t)A.cfg->max_message_bytes)
+        if (text_len > (size_t)api_state.cfg->max_message_bytes)
             return respond_error(q, RC_TOO_LARGE, "message is over "
                                  "max_message_bytes");
         r->text = text;
@@ -293,7 +293,7 @@ static int publish(api_call *q)
     if (body_str(q, "filename", valid_filename, &r->filename) != RC_OK)
         return respond_error(q, RC_BAD_REQUEST, "filename must be 1-255 "
                              "bytes, no / \\ or control characters");
-    rc rr = b64_decode(data, data_len, (size_t)A.cfg->max_binary_bytes,
+    rc rr = b64_decode(data, data_len, (size_t)api_state.cfg->max_binary_bytes,
                        &q->data, &r->data_len);
     if (rr == RC_TOO_LARGE)
         return respond_error(q, rr, "data is over max_binary_bytes");
@@ -533,7 +533,7 @@ static int api_handler(struct mg_connection *mg, void *cbdata)
     q.rec.before = q.rec.limit = -1;
     int ret;
     const char *path = ri->local_uri ? ri->local_uri : "";
-    if (!A.on)
+    if (!api_state.on)
         ret = respond_error(&q, RC_NOT_FOUND, "the server API is off (no "
                             "api_key)");
     else if (!authorized(mg))
@@ -549,14 +549,14 @@ static int api_handler(struct mg_connection *mg, void *cbdata)
     json_object_put(q.json);
     free(q.body);
     free(q.data);
-    atomic_fetch_sub(&A.body_bytes, q.reserved);
+    atomic_fetch_sub(&api_state.body_bytes, q.reserved);
     return ret;
 }
 
 void api_start(struct mg_context *ctx, const config *cfg)
 {
-    A.cfg = cfg;
-    A.on = cfg->api_key[0] != 0;
+    api_state.cfg = cfg;
+    api_state.on = cfg->api_key[0] != 0;
     mg_set_request_handler(ctx, "/api/", api_handler, NULL);
     mg_set_request_handler(ctx, "/api$", api_handler, NULL);
 }
@@ -566,7 +566,7 @@ void api_metrics(char *buf, size_t cap, size_t *len)
     bool head = false;
     for (int r = 0; r < ROUTE__COUNT; r++)
         for (size_t s = 0; s <= NSTATUS; s++) {
-            unsigned long long v = atomic_load(&A.count[r][s]);
+            unsigned long long v = atomic_load(&api_state.count[r][s]);
             if (v == 0 || *len >= cap)
                 continue;
             int n = 0;

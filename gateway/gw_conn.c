@@ -29,7 +29,7 @@ static struct {
     bool stop;
     pthread_t *threads;
     long nthreads;
-} W = {.lock = PTHREAD_MUTEX_INITIALIZER,
+} writers = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .ready = PTHREAD_COND_INITIALIZER,
        .idle = PTHREAD_COND_INITIALIZER};
 
@@ -117,24 +117,24 @@ static void conn_mark_closing(conn *c)
     c->closing = true;
 }
 
-/* With W.lock held. */
+/* With writers.lock held. */
 static bool runq_push(conn *c)
 {
-    ASSERT_LOCKED(&W.lock);
-    if (W.count == W.cap) {
-        size_t cap = W.cap ? W.cap * 2 : 256;
+    ASSERT_LOCKED(&writers.lock);
+    if (writers.count == writers.cap) {
+        size_t cap = writers.cap ? writers.cap * 2 : 256;
         conn **q = malloc(cap * sizeof *q);
         if (q == NULL)
             return false;
-        for (size_t i = 0; i < W.count; i++)
-            q[i] = W.runq[(W.head + i) % W.cap];
-        free(W.runq);
-        W.runq = q;
-        W.head = 0;
-        W.cap = cap;
+        for (size_t i = 0; i < writers.count; i++)
+            q[i] = writers.runq[(writers.head + i) % writers.cap];
+        free(writers.runq);
+        writers.runq = q;
+        writers.head = 0;
+        writers.cap = cap;
     }
-    W.runq[(W.head + W.count++) % W.cap] = c;
-    pthread_cond_signal(&W.ready);
+    writers.runq[(writers.head + writers.count++) % writers.cap] = c;
+    pthread_cond_signal(&writers.ready);
     return true;
 }
 
@@ -145,9 +145,9 @@ static void conn_schedule(conn *c)
     if (c->scheduled || c->writing)
         return;
     conn_ref(c);
-    pthread_mutex_lock(&W.lock);
+    pthread_mutex_lock(&writers.lock);
     bool ok = runq_push(c);
-    pthread_mutex_unlock(&W.lock);
+    pthread_mutex_unlock(&writers.lock);
     if (ok)
         c->scheduled = true;
     else
@@ -184,7 +184,7 @@ static void conn_overflow(conn *c)
 /* With c->lock held: whether c's queue is over its limits `times` over. */
 static bool conn_over(const conn *c, size_t more, unsigned times)
 {
-    const config *cfg = W.cfg;
+    const config *cfg = writers.cfg;
     ASSERT_LOCKED(&c->lock);
     return c->qcount >= (unsigned)cfg->send_queue_frames * times ||
            c->qbytes + more > (size_t)cfg->send_queue_bytes * times;
@@ -225,9 +225,10 @@ static bool conn_push(conn *c, outframe *f, bool bounded)
          * answer) says nothing about the reader: only what was queued
          * before it counts toward the instant close; the grace still
          * applies while it waits to be written. */
-        size_t more = f->len > (size_t)W.cfg->send_queue_bytes ? 0 : f->len;
+        size_t more =
+            f->len > (size_t)writers.cfg->send_queue_bytes ? 0 : f->len;
         if (conn_over(c, more, 4) ||
-            now - c->over_since > W.cfg->write_timeout_ms) {
+            now - c->over_since > writers.cfg->write_timeout_ms) {
             atomic_fetch_add(&conn_queue_drops, 1);
             conn_overflow(c);
             return false;
@@ -299,7 +300,7 @@ static void conn_wait_write(conn *c)
     ASSERT_LOCKED(&c->lock);
     while (c->writing) {
         pthread_mutex_unlock(&c->lock);
-        pthread_mutex_lock(&W.lock);
+        pthread_mutex_lock(&writers.lock);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 10 * 1000000L;
@@ -307,8 +308,8 @@ static void conn_wait_write(conn *c)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&W.idle, &W.lock, &ts);
-        pthread_mutex_unlock(&W.lock);
+        pthread_cond_timedwait(&writers.idle, &writers.lock, &ts);
+        pthread_mutex_unlock(&writers.lock);
         pthread_mutex_lock(&c->lock);
     }
 }
@@ -426,9 +427,9 @@ static void writer_turn(conn *c, wbuf *buf)
             conn_schedule(c);
     }
     pthread_mutex_unlock(&c->lock);
-    pthread_mutex_lock(&W.lock);
-    pthread_cond_broadcast(&W.idle);
-    pthread_mutex_unlock(&W.lock);
+    pthread_mutex_lock(&writers.lock);
+    pthread_cond_broadcast(&writers.idle);
+    pthread_mutex_unlock(&writers.lock);
 }
 
 static void *writer_main(void *arg)
@@ -437,17 +438,17 @@ static void *writer_main(void *arg)
     wbuf buf = {0};
     pthread_setname_np(pthread_self(), "writer");
     for (;;) {
-        pthread_mutex_lock(&W.lock);
-        while (W.count == 0 && !W.stop)
-            pthread_cond_wait(&W.ready, &W.lock);
-        if (W.count == 0) {
-            pthread_mutex_unlock(&W.lock);
+        pthread_mutex_lock(&writers.lock);
+        while (writers.count == 0 && !writers.stop)
+            pthread_cond_wait(&writers.ready, &writers.lock);
+        if (writers.count == 0) {
+            pthread_mutex_unlock(&writers.lock);
             break;
         }
-        conn *c = W.runq[W.head];
-        W.head = (W.head + 1) % W.cap;
-        W.count--;
-        pthread_mutex_unlock(&W.lock);
+        conn *c = writers.runq[writers.head];
+        writers.head = (writers.head + 1) % writers.cap;
+        writers.count--;
+        pthread_mutex_unlock(&writers.lock);
         writer_turn(c, &buf);
         conn_unref(c);
     }
@@ -457,33 +458,33 @@ static void *writer_main(void *arg)
 
 rc conns_start(const config *cfg)
 {
-    W.cfg = cfg;
-    W.nthreads = cfg->writers;
-    W.threads = calloc((size_t)W.nthreads, sizeof *W.threads);
-    if (W.threads == NULL)
+    writers.cfg = cfg;
+    writers.nthreads = cfg->writers;
+    writers.threads = calloc((size_t)writers.nthreads, sizeof *writers.threads);
+    if (writers.threads == NULL)
         return RC_NOMEM;
-    for (long i = 0; i < W.nthreads; i++)
-        if (pthread_create(&W.threads[i], NULL, writer_main, NULL) != 0)
+    for (long i = 0; i < writers.nthreads; i++)
+        if (pthread_create(&writers.threads[i], NULL, writer_main, NULL) != 0)
             return RC_INTERNAL;
     return RC_OK;
 }
 
 void conns_stop(void)
 {
-    pthread_mutex_lock(&W.lock);
-    W.stop = true;
-    pthread_cond_broadcast(&W.ready);
-    pthread_mutex_unlock(&W.lock);
-    for (long i = 0; i < W.nthreads; i++)
-        pthread_join(W.threads[i], NULL);
-    free(W.threads);
-    free(W.runq);
-    W.runq = NULL;
+    pthread_mutex_lock(&writers.lock);
+    writers.stop = true;
+    pthread_cond_broadcast(&writers.ready);
+    pthread_mutex_unlock(&writers.lock);
+    for (long i = 0; i < writers.nthreads; i++)
+        pthread_join(writers.threads[i], NULL);
+    free(writers.threads);
+    free(writers.runq);
+    writers.runq = NULL;
 }
 
 static int64_t close_wait_ms(void)
 {
-    return CONN_CLOSE_WAIT_MS + W.cfg->write_timeout_ms;
+    return CONN_CLOSE_WAIT_MS + writers.cfg->write_timeout_ms;
 }
 
 enum conn_drain conn_drain(conn *c, int64_t now_ms)

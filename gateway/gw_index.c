@@ -29,13 +29,13 @@ static struct {
     pthread_rwlock_t lock;
     map *conns; /* id -> conn */
     map *rooms; /* name -> lroom */
-} X = {.lock = PTHREAD_RWLOCK_INITIALIZER};
+} local_index = {.lock = PTHREAD_RWLOCK_INITIALIZER};
 
 rc index_init(void)
 {
-    X.conns = map_new();
-    X.rooms = map_new();
-    return X.conns && X.rooms ? RC_OK : RC_NOMEM;
+    local_index.conns = map_new();
+    local_index.rooms = map_new();
+    return local_index.conns && local_index.rooms ? RC_OK : RC_NOMEM;
 }
 
 static void lroom_free(void *p)
@@ -47,71 +47,71 @@ static void lroom_free(void *p)
 
 void index_free(void)
 {
-    map_free(X.conns, NULL);
-    map_free(X.rooms, lroom_free);
+    map_free(local_index.conns, NULL);
+    map_free(local_index.rooms, lroom_free);
 }
 
 rc index_add(conn *c)
 {
-    pthread_rwlock_wrlock(&X.lock);
-    rc r = map_put(X.conns, &c->id, sizeof c->id, c);
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_wrlock(&local_index.lock);
+    rc r = map_put(local_index.conns, &c->id, sizeof c->id, c);
+    pthread_rwlock_unlock(&local_index.lock);
     return r;
 }
 
 /* With the write lock: takes c out of room r's list. */
 static void lroom_remove(lroom *r, conn *c)
 {
-    ASSERT_WRLOCKED(&X.lock);
+    ASSERT_WRLOCKED(&local_index.lock);
     for (size_t i = 0; i < r->n; i++)
         if (r->conns[i] == c) {
             r->conns[i] = r->conns[--r->n];
             break;
         }
     if (r->n == 0) {
-        map_del(X.rooms, r->name, strlen(r->name));
+        map_del(local_index.rooms, r->name, strlen(r->name));
         lroom_free(r);
     }
 }
 
 void index_remove(conn *c)
 {
-    pthread_rwlock_wrlock(&X.lock);
-    bool was = map_del(X.conns, &c->id, sizeof c->id) != NULL;
+    pthread_rwlock_wrlock(&local_index.lock);
+    bool was = map_del(local_index.conns, &c->id, sizeof c->id) != NULL;
     while (c->rooms != NULL) {
         membership *m = c->rooms;
         c->rooms = m->next;
         lroom_remove(m->room, c);
         free(m);
     }
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_unlock(&local_index.lock);
     if (was)
         conn_unref(c);
 }
 
 conn *index_get(uint64_t id)
 {
-    pthread_rwlock_rdlock(&X.lock);
-    conn *c = map_get(X.conns, &id, sizeof id);
+    pthread_rwlock_rdlock(&local_index.lock);
+    conn *c = map_get(local_index.conns, &id, sizeof id);
     if (c != NULL)
         conn_ref(c);
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_unlock(&local_index.lock);
     return c;
 }
 
 size_t index_count(void)
 {
-    pthread_rwlock_rdlock(&X.lock);
-    size_t n = map_count(X.conns);
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_rdlock(&local_index.lock);
+    size_t n = map_count(local_index.conns);
+    pthread_rwlock_unlock(&local_index.lock);
     return n;
 }
 
 size_t index_rooms(void)
 {
-    pthread_rwlock_rdlock(&X.lock);
-    size_t n = map_count(X.rooms);
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_rdlock(&local_index.lock);
+    size_t n = map_count(local_index.rooms);
+    pthread_rwlock_unlock(&local_index.lock);
     return n;
 }
 
@@ -119,10 +119,10 @@ static void deliver_room(const char *room, uint64_t except, uint64_t seq,
                          int opcode, const char *payload, size_t len)
 {
     /* last_seq is written only by the fan-out thread, the only caller. */
-    pthread_rwlock_rdlock(&X.lock);
-    lroom *r = map_get(X.rooms, room, strlen(room));
+    pthread_rwlock_rdlock(&local_index.lock);
+    lroom *r = map_get(local_index.rooms, room, strlen(room));
     if (r == NULL || (seq != 0 && seq <= r->last_seq)) {
-        pthread_rwlock_unlock(&X.lock);
+        pthread_rwlock_unlock(&local_index.lock);
         return;
     }
     if (seq != 0)
@@ -134,7 +134,7 @@ static void deliver_room(const char *room, uint64_t except, uint64_t seq,
     for (size_t i = 0; f != NULL && i < r->n; i++)
         if (r->conns[i]->id != except)
             conn_send(r->conns[i], f);
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_unlock(&local_index.lock);
     outframe_unref(f);
 }
 
@@ -184,18 +184,18 @@ static membership *find_membership(conn *c, const char *room)
 void index_join(uint64_t id, const char *room, const char *uid,
                 const char *name, uint64_t seq)
 {
-    pthread_rwlock_wrlock(&X.lock);
-    conn *c = map_get(X.conns, &id, sizeof id);
+    pthread_rwlock_wrlock(&local_index.lock);
+    conn *c = map_get(local_index.conns, &id, sizeof id);
     if (c == NULL || find_membership(c, room) != NULL)
         goto done;
-    lroom *r = map_get(X.rooms, room, strlen(room));
+    lroom *r = map_get(local_index.rooms, room, strlen(room));
     if (r == NULL) {
         r = calloc(1, sizeof *r);
         if (r == NULL)
             goto nomem;
         snprintf(r->name, sizeof r->name, "%s", room);
         r->last_seq = seq;
-        if (map_put(X.rooms, room, strlen(room), r) != RC_OK) {
+        if (map_put(local_index.rooms, room, strlen(room), r) != RC_OK) {
             free(r);
             goto nomem;
         }
@@ -225,13 +225,13 @@ nomem:
         "memory\"", (unsigned long long)id, room);
     conn_close(c, 1011, "out of memory");
 done:
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_unlock(&local_index.lock);
 }
 
 void index_part(uint64_t id, const char *room)
 {
-    pthread_rwlock_wrlock(&X.lock);
-    conn *c = map_get(X.conns, &id, sizeof id);
+    pthread_rwlock_wrlock(&local_index.lock);
+    conn *c = map_get(local_index.conns, &id, sizeof id);
     for (membership **p = c ? &c->rooms : NULL; p && *p; p = &(*p)->next)
         if (strcmp((*p)->room->name, room) == 0) {
             membership *m = *p;
@@ -240,26 +240,26 @@ void index_part(uint64_t id, const char *room)
             free(m);
             break;
         }
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_unlock(&local_index.lock);
 }
 
 void index_each(void (*fn)(void *arg, conn *c), void *arg)
 {
-    pthread_rwlock_rdlock(&X.lock);
+    pthread_rwlock_rdlock(&local_index.lock);
     map_iter it = {0};
     void *v;
-    while (map_next(X.conns, &it, NULL, NULL, &v))
+    while (map_next(local_index.conns, &it, NULL, NULL, &v))
         fn(arg, v);
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_unlock(&local_index.lock);
 }
 
 void index_register_all(void (*queue)(const wbuf *w, void *arg), void *arg)
 {
     wbuf w = {0};
-    pthread_rwlock_rdlock(&X.lock);
+    pthread_rwlock_rdlock(&local_index.lock);
     map_iter it = {0};
     void *v;
-    while (map_next(X.conns, &it, NULL, NULL, &v)) {
+    while (map_next(local_index.conns, &it, NULL, NULL, &v)) {
         conn *c = v;
         pthread_mutex_lock(&c->lock);
         bool gone = c->gone; /* its EV_CLOSE follows index_remove */
@@ -287,6 +287,6 @@ void index_register_all(void (*queue)(const wbuf *w, void *arg), void *arg)
     }
     /* Queued before the lock is released: see gw_index.h. */
     queue(&w, arg);
-    pthread_rwlock_unlock(&X.lock);
+    pthread_rwlock_unlock(&local_index.lock);
     wbuf_free(&w);
 }

@@ -51,14 +51,14 @@ static struct {
     pthread_t sender, poller;
     _Atomic uint64_t epoch; /* written by the poller thread, under lock */
     uint64_t acked;         /* poller thread only */
-} L = {.lock = PTHREAD_MUTEX_INITIALIZER,
+} broker_link = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .more = PTHREAD_COND_INITIALIZER,
        .taken = PTHREAD_COND_INITIALIZER,
        .registered = PTHREAD_COND_INITIALIZER};
 
 bool gwlink_up(void)
 {
-    return atomic_load(&L.up);
+    return atomic_load(&broker_link.up);
 }
 
 /* What is being queued (link_queue). */
@@ -78,46 +78,46 @@ static rc link_queue(const wbuf *records, enum link_kind kind,
                      const char *tail, size_t tail_len, uint64_t *epoch_out)
 {
     bool event = kind == LINK_EVENT;
-    if (event && !atomic_load(&L.up))
+    if (event && !atomic_load(&broker_link.up))
         return RC_UNAVAILABLE;
-    pthread_mutex_lock(&L.lock);
+    pthread_mutex_lock(&broker_link.lock);
     /* A batch goes to one broker epoch: records queued before a broker
      * restart must not reach the new broker as if they came after this
      * gateway registered again (it refuses them with `unavailable`). */
     uint64_t epoch;
     for (;;) {
-        epoch = atomic_load(&L.epoch);
-        if (atomic_load(&L.stop))
+        epoch = atomic_load(&broker_link.epoch);
+        if (atomic_load(&broker_link.stop))
             break;
-        if (event && L.registering)
-            pthread_cond_wait(&L.registered, &L.lock);
-        else if (L.batch.len > 0 && L.batch_epoch != epoch)
-            pthread_cond_wait(&L.taken, &L.lock);
+        if (event && broker_link.registering)
+            pthread_cond_wait(&broker_link.registered, &broker_link.lock);
+        else if (broker_link.batch.len > 0 && broker_link.batch_epoch != epoch)
+            pthread_cond_wait(&broker_link.taken, &broker_link.lock);
         else
             break;
     }
-    if (event && L.batch.len > BATCH_MAX) {
+    if (event && broker_link.batch.len > BATCH_MAX) {
         /* The broker is not keeping up (its queue is full and nng's too):
          * refuse, rather than hold ever more here. */
-        pthread_mutex_unlock(&L.lock);
+        pthread_mutex_unlock(&broker_link.lock);
         return RC_UNAVAILABLE;
     }
-    L.batch_epoch = epoch;
+    broker_link.batch_epoch = epoch;
     if (epoch_out != NULL)
         *epoch_out = epoch;
-    size_t was = L.batch.len;
-    wbuf_bytes(&L.batch, records->data, records->len);
+    size_t was = broker_link.batch.len;
+    wbuf_bytes(&broker_link.batch, records->data, records->len);
     if (tail != NULL)
-        wbuf_str(&L.batch, tail, tail_len);
-    bool failed = L.batch.failed;
+        wbuf_str(&broker_link.batch, tail, tail_len);
+    bool failed = broker_link.batch.failed;
     if (failed) {
         /* Keep what was queued before; drop only this half-written one
          * (a large binary record is the likely one to fail). */
-        L.batch.len = was;
-        L.batch.failed = false;
+        broker_link.batch.len = was;
+        broker_link.batch.failed = false;
     }
-    pthread_cond_signal(&L.more);
-    pthread_mutex_unlock(&L.lock);
+    pthread_cond_signal(&broker_link.more);
+    pthread_mutex_unlock(&broker_link.lock);
     return failed ? RC_NOMEM : RC_OK;
 }
 
@@ -188,15 +188,15 @@ static bool send_batch(const wbuf *records, uint64_t epoch)
 {
     wbuf w = {0};
     wbuf_header(&w, WIRE_EVENTS);
-    wbuf_cstr(&w, L.cfg->id);
-    wbuf_u64(&w, L.instance);
+    wbuf_cstr(&w, broker_link.cfg->id);
+    wbuf_u64(&w, broker_link.instance);
     wbuf_u64(&w, epoch);
     nng_msg *m = NULL;
     bool ok = !w.failed && nng_msg_alloc(&m, 0) == 0 &&
               nng_msg_append(m, w.data, w.len) == 0 &&
               nng_msg_append(m, records->data, records->len) == 0;
     wbuf_free(&w);
-    if (ok && nng_sendmsg(L.push, m, 0) == 0)
+    if (ok && nng_sendmsg(broker_link.push, m, 0) == 0)
         return true;
     if (m != NULL)
         nng_msg_free(m);
@@ -208,20 +208,20 @@ static void *sender_main(void *arg)
     (void)arg;
     wbuf out = {0};
     for (;;) {
-        pthread_mutex_lock(&L.lock);
-        while (L.batch.len == 0 && !atomic_load(&L.stop))
-            pthread_cond_wait(&L.more, &L.lock);
-        if (L.batch.len == 0) {
-            pthread_mutex_unlock(&L.lock);
+        pthread_mutex_lock(&broker_link.lock);
+        while (broker_link.batch.len == 0 && !atomic_load(&broker_link.stop))
+            pthread_cond_wait(&broker_link.more, &broker_link.lock);
+        if (broker_link.batch.len == 0) {
+            pthread_mutex_unlock(&broker_link.lock);
             break;
         }
         wbuf t = out; /* swap: workers fill a fresh buffer meanwhile */
-        out = L.batch;
-        L.batch = t;
-        wbuf_reset(&L.batch);
-        uint64_t epoch = L.batch_epoch;
-        pthread_cond_broadcast(&L.taken);
-        pthread_mutex_unlock(&L.lock);
+        out = broker_link.batch;
+        broker_link.batch = t;
+        wbuf_reset(&broker_link.batch);
+        uint64_t epoch = broker_link.batch_epoch;
+        pthread_cond_broadcast(&broker_link.taken);
+        pthread_mutex_unlock(&broker_link.lock);
         if (!send_batch(&out, epoch)) {
             LOG(LOG_WARN, "event=events_send_failed bytes=%zu", out.len);
             fail_batch(out.data, out.len);
@@ -238,18 +238,18 @@ static void *sender_main(void *arg)
  * From here until register_end, client events wait (link_queue). */
 static void register_begin(uint64_t epoch)
 {
-    pthread_mutex_lock(&L.lock);
-    atomic_store(&L.epoch, epoch);
-    L.registering = true;
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_lock(&broker_link.lock);
+    atomic_store(&broker_link.epoch, epoch);
+    broker_link.registering = true;
+    pthread_mutex_unlock(&broker_link.lock);
 }
 
 static void register_end(void)
 {
-    pthread_mutex_lock(&L.lock);
-    L.registering = false;
-    pthread_cond_broadcast(&L.registered);
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_lock(&broker_link.lock);
+    broker_link.registering = false;
+    pthread_cond_broadcast(&broker_link.registered);
+    pthread_mutex_unlock(&broker_link.lock);
 }
 
 /* Called by index_register_all with the index still locked. */
@@ -418,26 +418,26 @@ static void apply_reply(nng_msg *m)
         /* The broker lost our stream: answers to waiting requests with it. */
         request_fail_epoch(0);
         register_begin(epoch);
-        if (!atomic_exchange(&L.up, true))
+        if (!atomic_exchange(&broker_link.up, true))
             LOG(LOG_INFO, "event=broker_up");
-        L.acked = 0;
+        broker_link.acked = 0;
         resync("reset");
         return;
     }
     const char *again = NULL;
-    if (epoch != atomic_load(&L.epoch)) {
+    if (epoch != atomic_load(&broker_link.epoch)) {
         /* First contact, or a restarted broker that knows nothing of ours:
          * register every connection (none at first contact, usually). */
         again = "new_broker_epoch";
         request_fail_epoch(epoch); /* that broker never saw them */
-    } else if (first != L.acked + 1) {
+    } else if (first != broker_link.acked + 1) {
         again = "gap"; /* never expected, but never silent */
     }
     /* Events wait from the moment the link is up with this epoch until
      * the registrations are queued, so none can overtake them. */
     if (again != NULL)
         register_begin(epoch);
-    if (!atomic_exchange(&L.up, true))
+    if (!atomic_exchange(&broker_link.up, true))
         LOG(LOG_INFO, "event=broker_up");
     /* Acknowledge only what was applied: a malformed record in the middle
      * of a reply must not take the records after it with it. Acknowledging
@@ -449,9 +449,9 @@ static void apply_reply(nng_msg *m)
     while (r.left > 0 && (ok = apply_record(&r)))
         applied++;
     if (ok)
-        L.acked = last;
+        broker_link.acked = last;
     else if (applied > 0)
-        L.acked = first + applied - 1;
+        broker_link.acked = first + applied - 1;
     if (again != NULL)
         resync(again);
     if (ok)
@@ -463,24 +463,26 @@ bad:
 static void *poller_main(void *arg)
 {
     (void)arg;
-    while (!atomic_load(&L.stop)) {
+    while (!atomic_load(&broker_link.stop)) {
         wbuf w = {0};
         wbuf_header(&w, WIRE_POLL);
-        wbuf_cstr(&w, L.cfg->id);
-        wbuf_u64(&w, L.instance);
-        wbuf_u64(&w, atomic_load(&L.epoch));
-        wbuf_u64(&w, L.acked);
-        int err = w.failed ? NNG_ENOMEM : nng_send(L.req, w.data, w.len, 0);
+        wbuf_cstr(&w, broker_link.cfg->id);
+        wbuf_u64(&w, broker_link.instance);
+        wbuf_u64(&w, atomic_load(&broker_link.epoch));
+        wbuf_u64(&w, broker_link.acked);
+        int err = w.failed ? NNG_ENOMEM
+                           : nng_send(broker_link.req, w.data, w.len, 0);
         wbuf_free(&w);
         nng_msg *m = NULL;
         if (err == 0)
-            err = nng_recvmsg(L.req, &m, 0);
+            err = nng_recvmsg(broker_link.req, &m, 0);
         if (err == 0) {
             apply_reply(m);
             nng_msg_free(m);
             continue;
         }
-        if (atomic_exchange(&L.up, false) && !atomic_load(&L.stop))
+        if (atomic_exchange(&broker_link.up, false) &&
+            !atomic_load(&broker_link.stop))
             LOG(LOG_WARN, "event=broker_down error=\"%s\"", nng_strerror(err));
         request_fail_epoch(0); /* no answer will come from it */
         if (err != NNG_ECLOSED) {
@@ -508,46 +510,48 @@ static rc dial(nng_socket s, const char *url)
 
 rc gwlink_start(const config *cfg)
 {
-    L.cfg = cfg;
-    if (getrandom(&L.instance, sizeof L.instance, 0) != sizeof L.instance)
-        L.instance = (uint64_t)time(NULL);
-    if (nng_push0_open(&L.push) != 0 || nng_req0_open(&L.req) != 0)
+    broker_link.cfg = cfg;
+    if (getrandom(&broker_link.instance, sizeof broker_link.instance, 0) !=
+        sizeof broker_link.instance)
+        broker_link.instance = (uint64_t)time(NULL);
+    if (nng_push0_open(&broker_link.push) != 0 ||
+        nng_req0_open(&broker_link.req) != 0)
         return RC_IO;
-    nng_socket_set_int(L.push, NNG_OPT_SENDBUF, 1024);
-    nng_socket_set_ms(L.push, NNG_OPT_SENDTIMEO, 1000);
-    nng_socket_set_ms(L.req, NNG_OPT_SENDTIMEO, 1000);
-    nng_socket_set_ms(L.req, NNG_OPT_RECVTIMEO, POLL_TIMEOUT_MS);
-    nng_socket_set_ms(L.req, NNG_OPT_REQ_RESENDTIME, 60000);
-    if (dial(L.push, cfg->events_url) != RC_OK ||
-        dial(L.req, cfg->fanout_url) != RC_OK)
+    nng_socket_set_int(broker_link.push, NNG_OPT_SENDBUF, 1024);
+    nng_socket_set_ms(broker_link.push, NNG_OPT_SENDTIMEO, 1000);
+    nng_socket_set_ms(broker_link.req, NNG_OPT_SENDTIMEO, 1000);
+    nng_socket_set_ms(broker_link.req, NNG_OPT_RECVTIMEO, POLL_TIMEOUT_MS);
+    nng_socket_set_ms(broker_link.req, NNG_OPT_REQ_RESENDTIME, 60000);
+    if (dial(broker_link.push, cfg->events_url) != RC_OK ||
+        dial(broker_link.req, cfg->fanout_url) != RC_OK)
         return RC_CONFIG;
-    if (pthread_create(&L.sender, NULL, sender_main, NULL) != 0 ||
-        pthread_create(&L.poller, NULL, poller_main, NULL) != 0)
+    if (pthread_create(&broker_link.sender, NULL, sender_main, NULL) != 0 ||
+        pthread_create(&broker_link.poller, NULL, poller_main, NULL) != 0)
         return RC_INTERNAL;
     return RC_OK;
 }
 
 void gwlink_stop(void)
 {
-    if (atomic_load(&L.up)) {
+    if (atomic_load(&broker_link.up)) {
         wbuf w = {0};
         wbuf_u8(&w, EV_BYE);
         wbuf_u64(&w, 0);
         gwlink_send(&w);
         wbuf_free(&w);
     }
-    atomic_store(&L.stop, true);
-    pthread_mutex_lock(&L.lock);
-    pthread_cond_signal(&L.more);
-    pthread_cond_broadcast(&L.taken);
-    pthread_cond_broadcast(&L.registered);
-    pthread_mutex_unlock(&L.lock);
-    pthread_join(L.sender, NULL); /* sends what is queued, BYE last */
-    nng_close(L.req);
-    pthread_join(L.poller, NULL);
+    atomic_store(&broker_link.stop, true);
+    pthread_mutex_lock(&broker_link.lock);
+    pthread_cond_signal(&broker_link.more);
+    pthread_cond_broadcast(&broker_link.taken);
+    pthread_cond_broadcast(&broker_link.registered);
+    pthread_mutex_unlock(&broker_link.lock);
+    pthread_join(broker_link.sender, NULL); /* sends what is queued, BYE last */
+    nng_close(broker_link.req);
+    pthread_join(broker_link.poller, NULL);
     /* nng 1.5 does not linger on close: give the queued BYE a moment. */
     struct timespec ts = {0, 200 * 1000000L};
     nanosleep(&ts, NULL);
-    nng_close(L.push);
-    wbuf_free(&L.batch);
+    nng_close(broker_link.push);
+    wbuf_free(&broker_link.batch);
 }
