@@ -36,6 +36,10 @@ struct events {
     bool out_binary; /* out holds a binary message (render_binary) */
     uint64_t stored; /* messages stored since start */
     int64_t now;
+    /* The record being run (run_record): an error to its connection that
+     * names no id echoes the client's id of the event it answers. */
+    const bk_conn *req_conn;
+    const char *req_id;
 };
 
 rc events_new(const config *cfg, store *st, rooms *rm, events **out)
@@ -124,6 +128,8 @@ static void send_error(events *ev, bk_conn *c, rc r, const char *message,
     jsonw_cstr(w, rc_code(r));
     jsonw_key(w, "message");
     jsonw_cstr(w, message);
+    if ((id == NULL || id[0] == 0) && c == ev->req_conn)
+        id = ev->req_id;
     if (id != NULL && id[0] != 0) {
         jsonw_key(w, "id");
         jsonw_cstr(w, id);
@@ -699,6 +705,7 @@ static void run_record(events *ev, gateway *gw, const wire_event_rec *rec)
         LOG(LOG_ERROR, "event=conn_failed reason=\"out of memory\"");
         return;
     }
+    ev->req_conn = c;
     enter_req q = {rec->room, rec->uid, rec->name, rec->since};
     switch (rec->type) {
     case EV_OPEN:
@@ -753,7 +760,9 @@ static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec,
     case EV_HISTORY:
     case EV_DELETE: {
         bk_conn tmp = {.gw = gw, .id = rec->conn};
-        send_error(ev, &tmp, RC_UNAVAILABLE, why, rec->id);
+        send_error(ev, &tmp, RC_UNAVAILABLE, why,
+                   valid_client_id(rec->id, strlen(rec->id)) ? rec->id
+                                                             : NULL);
         break;
     }
     case EV_API: /* rec->conn is the gateway's request id */
@@ -807,13 +816,19 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
             link_drop(ev->link, gw);
             return n;
         }
-        if (current && rec.type == EV_API) /* a request, not a connection */
+        if (current && rec.type == EV_API) { /* a request, not a conn */
             api_handle(ev, gw, &rec);
-        else if (current)
+        } else if (current) {
+            /* A gateway sends only valid ids; another may not. */
+            ev->req_id = valid_client_id(rec.id, strlen(rec.id)) ? rec.id
+                                                                 : NULL;
             run_record(ev, gw, &rec);
-        else
+            ev->req_conn = NULL;
+            ev->req_id = NULL;
+        } else {
             refuse_record(ev, gw, &rec, "the broker started over (a restart "
                           "or a storage failure); nothing was stored");
+        }
     }
     return n;
 }

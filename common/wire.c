@@ -141,6 +141,7 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
     case EV_AUTH:
         rec->text = rbuf_str(r, &rec->text_len);
         rec->quiet = rbuf_u8(r) != 0;
+        rec->id = rbuf_str(r, NULL);
         break;
     case EV_ENTER:
     case EV_RESUME:
@@ -148,6 +149,8 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
         rec->uid = rbuf_str(r, NULL);
         rec->name = rbuf_str(r, NULL);
         rec->since = rbuf_i64(r);
+        if (rec->type == EV_ENTER)
+            rec->id = rbuf_str(r, NULL);
         break;
     case EV_MESSAGE:
         rec->room = rbuf_str(r, NULL);
@@ -164,11 +167,13 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
     case EV_LEAVE:
     case EV_WHO:
         rec->room = rbuf_str(r, NULL);
+        rec->id = rbuf_str(r, NULL);
         break;
     case EV_HISTORY:
         rec->room = rbuf_str(r, NULL);
         rec->before = rbuf_i64(r);
         rec->limit = rbuf_i64(r);
+        rec->id = rbuf_str(r, NULL);
         break;
     case EV_CLOSE:
     case EV_BYE:
@@ -176,6 +181,7 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
     case EV_DELETE:
         rec->room = rbuf_str(r, NULL);
         rec->seq = rbuf_u64(r);
+        rec->id = rbuf_str(r, NULL);
         break;
     case EV_API:
         rec->op = rbuf_u8(r);

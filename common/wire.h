@@ -54,22 +54,27 @@ enum wire_kind {
 #define WIRE_STAT_NAME_MAX 63
 enum wire_stat_kind { STAT_GAUGE = 0, STAT_COUNTER = 1 };
 
-/* Records in an events message, gateway -> broker. */
+/* Records in an events message, gateway -> broker. `str id` is the
+ * client's `id` of the event ("" for none), which every error answering it
+ * echoes (the gateway sends only valid ones). */
 enum wire_event {
     EV_OPEN = 1, /* a connection opened: str uid (none mode: server-given) */
-    EV_AUTH,     /* str token, u8 quiet (1: registering again, no reply) */
-    EV_ENTER,    /* str room, str uid, str name, i64 since (-1: none) */
+    EV_AUTH,     /* str token, u8 quiet (1: registering again, no reply),
+                    str id */
+    EV_ENTER,    /* str room, str uid, str name, i64 since (-1: none),
+                    str id */
     EV_MESSAGE,  /* str room, str text, str id ("" : none) */
-    EV_LEAVE,    /* str room */
-    EV_WHO,      /* str room */
-    EV_HISTORY,  /* str room, i64 before (-1: newest), i64 limit */
+    EV_LEAVE,    /* str room, str id */
+    EV_WHO,      /* str room, str id */
+    EV_HISTORY,  /* str room, i64 before (-1: newest), i64 limit, str id */
     EV_CLOSE,    /* the connection is gone */
     EV_RESUME,   /* after a broker restart: str room, str uid, str name,
                     i64 since (the gateway's last delivered seq) */
     EV_BYE,      /* conn 0: the gateway stops; all its connections go */
     EV_BINARY,   /* str room, str id ("": none), str type, str filename
                     ("": none), str payload (at least 1 byte) */
-    EV_DELETE,   /* str room, u64 seq: delete one of the sender's messages */
+    EV_DELETE,   /* str room, u64 seq, str id: delete one of the sender's
+                    messages */
     EV_API,      /* in the conn slot: u64 request id (not a connection);
                     then u8 op (enum api_op), str room, str uid, str name,
                     str id, str text (message text, or binary payload:
@@ -141,7 +146,8 @@ typedef struct wire_event_rec {
     const char *name;    /* ENTER RESUME */
     const char *text;    /* MESSAGE: the text; AUTH: the token */
     size_t text_len;
-    const char *id;      /* MESSAGE BINARY: client id, "" for none */
+    const char *id;      /* AUTH ENTER MESSAGE LEAVE WHO HISTORY BINARY
+                            DELETE: client id, "" for none */
     const char *mime;     /* BINARY: the MIME type */
     const char *filename; /* BINARY: "" for none */
     const char *data;     /* BINARY: the payload */

@@ -274,6 +274,7 @@ void index_register_all(void (*queue)(const wbuf *w, void *arg), void *arg)
             wbuf_u64(&w, c->id);
             wbuf_cstr(&w, c->token);
             wbuf_u8(&w, 1); /* quiet: the client already has its `auth` */
+            wbuf_cstr(&w, "");
         }
         pthread_mutex_unlock(&c->lock);
         for (membership *m = gone ? NULL : c->rooms; m != NULL; m = m->next) {

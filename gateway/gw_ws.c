@@ -175,6 +175,7 @@ static void on_enter(request *q)
     wbuf_cstr(&w, has_uid || !S.jwt ? uid : "");
     wbuf_str(&w, name, name_len);
     wbuf_i64(&w, has_since ? since : -1);
+    wbuf_cstr(&w, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -222,6 +223,7 @@ static void on_room_only(request *q, enum wire_event type)
     wbuf_u8(&w, (uint8_t)type);
     wbuf_u64(&w, q->c->id);
     wbuf_cstr(&w, room);
+    wbuf_cstr(&w, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -252,6 +254,7 @@ static void on_history(request *q)
     wbuf_cstr(&w, room);
     wbuf_i64(&w, has_before ? before : -1);
     wbuf_i64(&w, limit > HISTORY_MAX ? HISTORY_MAX : limit);
+    wbuf_cstr(&w, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -272,6 +275,7 @@ static void on_delete(request *q)
     wbuf_u64(&w, q->c->id);
     wbuf_cstr(&w, room);
     wbuf_u64(&w, (uint64_t)seq);
+    wbuf_cstr(&w, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -288,6 +292,7 @@ static void send_auth(conn *c, const char *token, size_t len,
     wbuf_u64(&w, c->id);
     wbuf_str(&w, token, len);
     wbuf_u8(&w, 0);
+    wbuf_cstr(&w, id);
     forward(c, &w, id);
     wbuf_free(&w);
 }

@@ -124,6 +124,7 @@ static bool event_record(dec *d)
     case EV_AUTH:
         str(d, NULL);
         u8(d);
+        str(d, NULL); /* id */
         return !d->r.failed;
     case EV_ENTER:
     case EV_RESUME:
@@ -131,6 +132,8 @@ static bool event_record(dec *d)
         str(d, NULL);
         str(d, NULL);
         i64(d);
+        if (type == EV_ENTER)
+            str(d, NULL); /* id */
         return !d->r.failed;
     default:
         break;
@@ -147,7 +150,13 @@ static bool event_record(dec *d)
     } else if (type == EV_HISTORY) {
         i64(d);
         i64(d);
-    } else if (type != EV_LEAVE && type != EV_WHO) {
+        str(d, NULL); /* id */
+    } else if (type == EV_LEAVE || type == EV_WHO) {
+        str(d, NULL); /* id */
+    } else if (type == EV_DELETE) {
+        u64(d);       /* seq */
+        str(d, NULL); /* id */
+    } else {
         return false;
     }
     return !d->r.failed;

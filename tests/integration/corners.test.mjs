@@ -5,7 +5,8 @@
 // their field are bad_request naming the field).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBroker, startGateway, connect, expectFields, sleep, waitFor } from './harness.mjs';
+import path from 'node:path';
+import { BIN, startBroker, startGateway, connect, expectFields, sleep, waitFor, stop, runCli } from './harness.mjs';
 import { rawOpen } from './rawws.mjs';
 
 const NOT_PING = (f) => !(f.event === 'heartbeat' && f.message === 'ping');
@@ -132,4 +133,49 @@ test('jwt, before auth: unknown events, events without a string event and empty 
   await c.next({ event: 'heartbeat', message: 'pong' });
   const f = await answer(c, '{"event":"auth","token":5,"id":"n3"}');
   expectFields(f, { event: 'error', code: 'bad_request', id: 'n3' }, 'a token that is not a string');
+});
+
+test('errors from the broker echo the id too: not_in_room for who, leave, history and message; bad names; forbidden; unavailable', { timeout: 60000 }, async () => {
+  const broker = await startBroker();
+  const gw = await startGateway(broker, { rate_per_s: 5000 });
+  const c = await connect(gw);
+  const cases = [
+    ['{"event":"who","room":"elsewhere","id":"w1"}', 'not_in_room', 'w1'],
+    ['{"event":"leave","room":"elsewhere","id":"l1"}', 'not_in_room', 'l1'],
+    ['{"event":"history","room":"elsewhere","id":"h1"}', 'not_in_room', 'h1'],
+    ['{"event":"message","room":"elsewhere","message":"x","id":"m1"}', 'not_in_room', 'm1'],
+    ['{"event":"delete","room":"elsewhere","seq":1,"id":"d1"}', 'not_in_room', 'd1'],
+  ];
+  for (const [text, code, id] of cases) {
+    const f = await answer(c, text);
+    expectFields(f, { event: 'error', code, id }, `answer to ${text}`);
+  }
+  // Without an id: the same errors, no id.
+  const f = await answer(c, '{"event":"who","room":"elsewhere"}');
+  expectFields(f, { event: 'error', code: 'not_in_room' }, 'who without an id');
+  assert.equal(f.id, undefined);
+  // The broker gone: unavailable, with the id.
+  await stop(broker.proc, 'SIGKILL');
+  await waitFor(async () => {
+    const g = await answer(c, '{"event":"enter","room":"r","name":"N","id":"e1"}');
+    if (g.code !== 'unavailable') return false;
+    expectFields(g, { event: 'error', code: 'unavailable', id: 'e1' }, 'enter while the broker is down');
+    return true;
+  }, { timeoutMs: 10000, what: 'enter answered unavailable with its id' });
+});
+
+test('jwt: forbidden and auth errors from the broker echo the id', { timeout: 60000 }, async () => {
+  const secret = 'corners-test-secret-0123456789abcdef';
+  const broker = await startBroker({ auth: 'jwt', jwt_secret: secret });
+  const gw = await startGateway(broker, { auth: 'jwt', jwt_secret: secret, rate_per_s: 5000 });
+  const r = await runCli(path.join(path.dirname(BIN.broker), 'roomcast-token'),
+    ['-o', `jwt_secret=${secret}`, '--sub', 'alice', '--name', 'Alice', '--ttl', '60', '--rooms', 'lobby']);
+  assert.equal(r.code, 0, r.stderr);
+  const c = await connect(gw);
+  c.send({ event: 'auth', token: r.stdout.trim(), id: 'a1' });
+  expectFields(await c.next('auth'), { uid: 'alice' }, 'auth');
+  const f = await answer(c, '{"event":"enter","room":"kitchen","name":"A","id":"k1"}');
+  expectFields(f, { event: 'error', code: 'forbidden', id: 'k1' }, 'enter a room the token does not allow');
+  const g = await answer(c, '{"event":"enter","room":"lobby","name":"A","uid":"bob","id":"k2"}');
+  expectFields(g, { event: 'error', code: 'forbidden', id: 'k2' }, 'enter with another uid');
 });

@@ -78,6 +78,7 @@ TEST(delete_record)
     wbuf_u64(&w, 9);
     wbuf_cstr(&w, "lobby");
     wbuf_u64(&w, 3);
+    wbuf_cstr(&w, "d-1");
     rbuf r;
     wire_event_rec out;
     rbuf_init(&r, w.data, w.len);
@@ -85,6 +86,7 @@ TEST(delete_record)
     CHECK_EQ_INT(out.type, EV_DELETE);
     CHECK(out.conn == 9 && out.seq == 3);
     CHECK_STR(out.room, "lobby");
+    CHECK_STR(out.id, "d-1");
     wbuf_free(&w);
 }
 

@@ -29,6 +29,7 @@ static void encode_events(wbuf *w)
     wbuf_cstr(w, "alice");
     wbuf_cstr(w, "Alice");
     wbuf_i64(w, -1);
+    wbuf_cstr(w, "");
     wbuf_u8(w, EV_MESSAGE);
     wbuf_u64(w, 42);
     wbuf_cstr(w, "lobby");

@@ -232,12 +232,14 @@ static void build_events(wbuf *w)
     wbuf_u64(w, 1);
     wbuf_cstr(w, "tok.en.sig");
     wbuf_u8(w, 1);
+    wbuf_cstr(w, "");
     wbuf_u8(w, EV_ENTER);
     wbuf_u64(w, 1);
     wbuf_cstr(w, "lobby");
     wbuf_cstr(w, "u1");
     wbuf_cstr(w, "Alice");
     wbuf_i64(w, -1);
+    wbuf_cstr(w, "e-1");
     wbuf_u8(w, EV_MESSAGE);
     wbuf_u64(w, 1);
     wbuf_cstr(w, "lobby");
@@ -248,6 +250,7 @@ static void build_events(wbuf *w)
     wbuf_cstr(w, "lobby");
     wbuf_i64(w, INT64_MIN);
     wbuf_i64(w, 50);
+    wbuf_cstr(w, "h-1");
     wbuf_u8(w, EV_CLOSE);
     wbuf_u64(w, 1);
 }
@@ -271,12 +274,14 @@ static int decode_events(rbuf *r, rc *hdr)
     ok += rbuf_u64(r) == 1;
     ok += strcmp(rbuf_str(r, NULL), "tok.en.sig") == 0;
     ok += rbuf_u8(r) == 1;
+    ok += strcmp(rbuf_str(r, NULL), "") == 0;
     ok += rbuf_u8(r) == EV_ENTER;
     ok += rbuf_u64(r) == 1;
     ok += strcmp(rbuf_str(r, NULL), "lobby") == 0;
     ok += strcmp(rbuf_str(r, NULL), "u1") == 0;
     ok += strcmp(rbuf_str(r, NULL), "Alice") == 0;
     ok += rbuf_i64(r) == -1;
+    ok += strcmp(rbuf_str(r, NULL), "e-1") == 0;
     ok += rbuf_u8(r) == EV_MESSAGE;
     ok += rbuf_u64(r) == 1;
     ok += strcmp(rbuf_str(r, NULL), "lobby") == 0;
@@ -288,11 +293,12 @@ static int decode_events(rbuf *r, rc *hdr)
     ok += strcmp(rbuf_str(r, NULL), "lobby") == 0;
     ok += rbuf_i64(r) == INT64_MIN;
     ok += rbuf_i64(r) == 50;
+    ok += strcmp(rbuf_str(r, NULL), "h-1") == 0;
     ok += rbuf_u8(r) == EV_CLOSE;
     ok += rbuf_u64(r) == 1;
     return ok;
 }
-#define EVENTS_VALUES 28
+#define EVENTS_VALUES 31
 
 TEST(round_trip_events_message)
 {
