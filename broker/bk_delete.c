@@ -52,7 +52,7 @@ static void answer(bk_conn *c, const wbuf *w)
 }
 
 void delete_on_event(events *ev, bk_conn *c, const char *room_name,
-                     uint64_t seq)
+                     uint64_t seq, const char *id)
 {
     wbuf w = {0};
     bool ok = valid_room(room_name, strlen(room_name));
@@ -60,24 +60,24 @@ void delete_on_event(events *ev, bk_conn *c, const char *room_name,
     presence *p = rm ? conn_presence(c, rm) : NULL;
     if (!ok) {
         render_error(&w, RC_BAD_REQUEST, "room must be 1-64 characters of "
-                     "A-Z a-z 0-9 _ . : -", NULL);
+                     "A-Z a-z 0-9 _ . : -", id);
     } else if (p == NULL) {
-        render_error(&w, RC_NOT_IN_ROOM, "enter the room first", NULL);
+        render_error(&w, RC_NOT_IN_ROOM, "enter the room first", id);
     } else {
         const char *uid = p->member->uid;
         bool fresh;
         rc r = delete_message(ev, room_name, seq, uid, uid, &fresh);
         if (r == RC_NOT_FOUND)
             render_error(&w, RC_BAD_REQUEST, "this room has no message with "
-                         "that seq", NULL);
+                         "that seq", id);
         else if (r == RC_FORBIDDEN)
             render_error(&w, RC_FORBIDDEN, "you can delete only your own "
-                         "messages", NULL);
+                         "messages", id);
         else if (r == RC_UNAVAILABLE)
             render_error(&w, RC_UNAVAILABLE, "storage cannot take writes "
-                         "right now; nothing was deleted", NULL);
+                         "right now; nothing was deleted", id);
         else if (r != RC_OK)
-            render_error(&w, RC_INTERNAL, "storage failed", NULL);
+            render_error(&w, RC_INTERNAL, "storage failed", id);
         else if (!fresh) /* deleted before: tell the requester again */
             render_delete(&w, room_name, seq, uid);
     }

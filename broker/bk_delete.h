@@ -26,7 +26,9 @@ rc delete_message(events *ev, const char *room, uint64_t seq,
                   const char *author, const char *by, bool *fresh);
 
 /* The client's `delete` event from connection c: checks that c is in the
- * room, answers errors to c. */
-void delete_on_event(events *ev, bk_conn *c, const char *room, uint64_t seq);
+ * room, answers errors to c (echoing id, the client's; NULL or "" for
+ * none). */
+void delete_on_event(events *ev, bk_conn *c, const char *room, uint64_t seq,
+                     const char *id);
 
 #endif

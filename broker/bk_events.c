@@ -739,7 +739,9 @@ static void run_record(events *ev, gateway *gw, const wire_event_rec *rec)
     case EV_HISTORY:
         on_history(ev, c, rec->room, rec->before, rec->limit);
         break;
-    case EV_DELETE: delete_on_event(ev, c, rec->room, rec->seq); break;
+    case EV_DELETE:
+        delete_on_event(ev, c, rec->room, rec->seq, ev->req_id);
+        break;
     default: break;
     }
 }
