@@ -142,7 +142,11 @@ export class Servers {
   /** Start (or restart) the gateway on the same port and wait until /healthz says 200. */
   async startGateway() {
     const args = [...this._common(), '-o', `listen=127.0.0.1:${this.port}`, '-o', `www=${path.join(ROOT, 'www')}`,
-      '-o', 'id=gw1', ...this.extra.gateway.flatMap((kv) => ['-o', kv])];
+      '-o', 'id=gw1',
+      // 1024 workers, as the integration harness: the default (10,240) is
+      // 10,000 tasks per gateway, and these tests are about the page, not
+      // capacity (tests/integration/capacity.test.mjs covers the default).
+      '-o', 'threads=1024', ...this.extra.gateway.flatMap((kv) => ['-o', kv])];
     this.gateway = new Proc('gateway', path.join(BIN, 'roomcast-gateway'), args, `${this.logBase}-gateway.log`);
     await this.waitHealthy();
     return this.gateway;
