@@ -50,7 +50,7 @@ static unsigned api_status(rc r)
 
 static void reply(api_req *q, unsigned status, const wbuf *w)
 {
-    link_out_reply(q->gw, q->rec->conn, status, w->data, w->len);
+    link_out_reply(q->gw, q->rec->conn_id, status, w->data, w->len);
 }
 
 static void reply_error(api_req *q, rc r, const char *message)

@@ -698,10 +698,10 @@ static void on_auth(events *ev, bk_conn *c, const char *token, size_t len,
 /* Runs one decoded record from gw. */
 static void run_record(events *ev, gateway *gw, const wire_event_rec *rec)
 {
-    bk_conn *c = rooms_conn(ev->rooms, gw, rec->conn);
+    bk_conn *c = rooms_conn(ev->rooms, gw, rec->conn_id);
     if (c == NULL && rec->type == EV_CLOSE)
         return;
-    if (c == NULL && rooms_conn_add(ev->rooms, gw, rec->conn, &c) != RC_OK) {
+    if (c == NULL && rooms_conn_add(ev->rooms, gw, rec->conn_id, &c) != RC_OK) {
         LOG(LOG_ERROR, "event=conn_failed reason=\"out of memory\"");
         return;
     }
@@ -761,13 +761,13 @@ static void refuse_record(events *ev, gateway *gw, const wire_event_rec *rec,
     case EV_WHO:
     case EV_HISTORY:
     case EV_DELETE: {
-        bk_conn tmp = {.gw = gw, .id = rec->conn};
+        bk_conn tmp = {.gw = gw, .id = rec->conn_id};
         send_error(ev, &tmp, RC_UNAVAILABLE, why,
                    valid_client_id(rec->id, strlen(rec->id)) ? rec->id
                                                              : NULL);
         break;
     }
-    case EV_API: /* rec->conn is the gateway's request id */
+    case EV_API: /* rec->conn_id is the gateway's request id */
         api_refuse(gw, rec, why);
         break;
     default:

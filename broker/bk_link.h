@@ -79,19 +79,19 @@ gateway *link_expired(bk_link *l, int64_t now, int64_t timeout_ms);
 /* Stage records for gw (visible at link_publish). Payloads are copied. */
 void link_out_room(gateway *gw, const char *room, uint64_t except,
                    uint64_t seq, const char *payload, size_t len);
-void link_out_conn(gateway *gw, uint64_t conn, const char *payload,
+void link_out_conn(gateway *gw, uint64_t conn_id, const char *payload,
                    size_t len);
 /* The same for a binary message (render_binary's bytes): the gateway sends
  * it as a binary WebSocket message. */
 void link_out_room_binary(gateway *gw, const char *room, uint64_t except,
                           uint64_t seq, const char *payload, size_t len);
-void link_out_conn_binary(gateway *gw, uint64_t conn, const char *payload,
+void link_out_conn_binary(gateway *gw, uint64_t conn_id, const char *payload,
                           size_t len);
-void link_out_join(gateway *gw, uint64_t conn, const char *room,
+void link_out_join(gateway *gw, uint64_t conn_id, const char *room,
                    const char *uid, const char *name, uint64_t seq);
-void link_out_part(gateway *gw, uint64_t conn, const char *room);
-void link_out_authed(gateway *gw, uint64_t conn);
-void link_out_close(gateway *gw, uint64_t conn, uint64_t code);
+void link_out_part(gateway *gw, uint64_t conn_id, const char *room);
+void link_out_authed(gateway *gw, uint64_t conn_id);
+void link_out_close(gateway *gw, uint64_t conn_id, uint64_t code);
 /* The answer to gw's server API request `request` (FO_REPLY). */
 void link_out_reply(gateway *gw, uint64_t request, unsigned status,
                     const char *body, size_t len);

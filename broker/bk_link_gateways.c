@@ -102,11 +102,11 @@ static void link_out_room_as(gateway *gw, uint8_t type, const char *room,
     gw->staged_n++;
 }
 
-static void link_out_conn_as(gateway *gw, uint8_t type, uint64_t conn,
+static void link_out_conn_as(gateway *gw, uint8_t type, uint64_t conn_id,
                              const char *payload, size_t len)
 {
     wbuf_u8(&gw->staged, type);
-    wbuf_u64(&gw->staged, conn);
+    wbuf_u64(&gw->staged, conn_id);
     wbuf_str(&gw->staged, payload, len);
     gw->staged_n++;
 }
@@ -123,52 +123,52 @@ void link_out_room_binary(gateway *gw, const char *room, uint64_t except,
     link_out_room_as(gw, FO_ROOM_BINARY, room, except, seq, payload, len);
 }
 
-void link_out_conn(gateway *gw, uint64_t conn, const char *payload,
+void link_out_conn(gateway *gw, uint64_t conn_id, const char *payload,
                    size_t len)
 {
-    link_out_conn_as(gw, FO_CONN, conn, payload, len);
+    link_out_conn_as(gw, FO_CONN, conn_id, payload, len);
 }
 
-void link_out_conn_binary(gateway *gw, uint64_t conn, const char *payload,
+void link_out_conn_binary(gateway *gw, uint64_t conn_id, const char *payload,
                           size_t len)
 {
-    link_out_conn_as(gw, FO_CONN_BINARY, conn, payload, len);
+    link_out_conn_as(gw, FO_CONN_BINARY, conn_id, payload, len);
 }
 
-static void link_out_conn_room(gateway *gw, uint8_t type, uint64_t conn,
+static void link_out_conn_room(gateway *gw, uint8_t type, uint64_t conn_id,
                                const char *room)
 {
     wbuf_u8(&gw->staged, type);
-    wbuf_u64(&gw->staged, conn);
+    wbuf_u64(&gw->staged, conn_id);
     wbuf_cstr(&gw->staged, room);
     gw->staged_n++;
 }
 
-void link_out_join(gateway *gw, uint64_t conn, const char *room,
+void link_out_join(gateway *gw, uint64_t conn_id, const char *room,
                    const char *uid, const char *name, uint64_t seq)
 {
-    link_out_conn_room(gw, FO_JOIN, conn, room);
+    link_out_conn_room(gw, FO_JOIN, conn_id, room);
     wbuf_cstr(&gw->staged, uid);
     wbuf_cstr(&gw->staged, name);
     wbuf_u64(&gw->staged, seq);
 }
 
-void link_out_part(gateway *gw, uint64_t conn, const char *room)
+void link_out_part(gateway *gw, uint64_t conn_id, const char *room)
 {
-    link_out_conn_room(gw, FO_PART, conn, room);
+    link_out_conn_room(gw, FO_PART, conn_id, room);
 }
 
-void link_out_authed(gateway *gw, uint64_t conn)
+void link_out_authed(gateway *gw, uint64_t conn_id)
 {
     wbuf_u8(&gw->staged, FO_AUTHED);
-    wbuf_u64(&gw->staged, conn);
+    wbuf_u64(&gw->staged, conn_id);
     gw->staged_n++;
 }
 
-void link_out_close(gateway *gw, uint64_t conn, uint64_t code)
+void link_out_close(gateway *gw, uint64_t conn_id, uint64_t code)
 {
     wbuf_u8(&gw->staged, FO_CLOSE);
-    wbuf_u64(&gw->staged, conn);
+    wbuf_u64(&gw->staged, conn_id);
     wbuf_u64(&gw->staged, code);
     gw->staged_n++;
 }

@@ -105,7 +105,7 @@ rc rbuf_header(rbuf *r, enum wire_kind *kind)
 void wire_api_write(wbuf *w, const wire_event_rec *rec)
 {
     wbuf_u8(w, EV_API);
-    wbuf_u64(w, rec->conn);
+    wbuf_u64(w, rec->conn_id);
     wbuf_u8(w, rec->op);
     wbuf_cstr(w, rec->room);
     wbuf_cstr(w, rec->uid);
@@ -133,7 +133,7 @@ bool wire_event_read(rbuf *r, wire_event_rec *rec)
     rec->prefix = rec->after = "";
     rec->since = rec->before = -1;
     rec->type = rbuf_u8(r);
-    rec->conn = rbuf_u64(r);
+    rec->conn_id = rbuf_u64(r);
     switch (rec->type) {
     case EV_OPEN:
         rec->uid = rbuf_str(r, NULL);

@@ -139,7 +139,7 @@ rc rbuf_header(rbuf *r, enum wire_kind *kind);
 /* One decoded events record. Strings point into the message (borrowed). */
 typedef struct wire_event_rec {
     uint8_t type;        /* enum wire_event */
-    uint64_t conn;
+    uint64_t conn_id;     /* the gateway's connection id (API: request id) */
     const char *room;    /* ENTER RESUME MESSAGE LEAVE WHO HISTORY DELETE
                             API */
     const char *uid;     /* OPEN ENTER RESUME */
@@ -157,7 +157,7 @@ typedef struct wire_event_rec {
     int64_t limit;       /* HISTORY */
     bool quiet;          /* AUTH */
     uint64_t seq;        /* DELETE API */
-    /* API only (conn holds the request id; uid, name, id, text, room,
+    /* API only (conn_id holds the request id; uid, name, id, text, room,
      * mime, filename, before and limit are used as above; a binary
      * payload is in data/data_len) */
     uint8_t op;          /* enum api_op */

@@ -493,7 +493,7 @@ static int ask_broker(api_call *q)
     static atomic_bool warned;
     gw_request req;
     request_begin(&req);
-    q->rec.conn = req.id;
+    q->rec.conn_id = req.id;
     wbuf w = {0};
     wire_api_write(&w, &q->rec);
     uint64_t epoch = 0;

@@ -173,10 +173,10 @@ static void fail_batch(const char *data, size_t len)
         case EV_WHO:
         case EV_HISTORY:
         case EV_DELETE:
-            send_unavailable(rec.conn, rec.id);
+            send_unavailable(rec.conn_id, rec.id);
             break;
-        case EV_API: /* rec.conn is a request id */
-            request_fail(rec.conn);
+        case EV_API: /* rec.conn_id is a request id */
+            request_fail(rec.conn_id);
             break;
         default:
             break; /* nobody waits for an answer to these */

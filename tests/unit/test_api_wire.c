@@ -10,7 +10,7 @@
 static void api_rec(wire_event_rec *in)
 {
     memset(in, 0, sizeof *in);
-    in->conn = 0x1122334455667788ull;
+    in->conn_id = 0x1122334455667788ull;
     in->op = API_PUBLISH;
     in->room = "lobby";
     in->uid = "bot";
@@ -39,7 +39,7 @@ TEST(api_record_round_trip)
     rbuf_init(&r, w.data, w.len);
     CHECK(wire_event_read(&r, &out));
     CHECK_EQ_INT(out.type, EV_API);
-    CHECK(out.conn == in.conn);
+    CHECK(out.conn_id == in.conn_id);
     CHECK_EQ_INT(out.op, API_PUBLISH);
     CHECK_STR(out.room, "lobby");
     CHECK_STR(out.uid, "bot");
@@ -84,7 +84,7 @@ TEST(delete_record)
     rbuf_init(&r, w.data, w.len);
     CHECK(wire_event_read(&r, &out));
     CHECK_EQ_INT(out.type, EV_DELETE);
-    CHECK(out.conn == 9 && out.seq == 3);
+    CHECK(out.conn_id == 9 && out.seq == 3);
     CHECK_STR(out.room, "lobby");
     CHECK_STR(out.id, "d-1");
     wbuf_free(&w);
