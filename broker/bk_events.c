@@ -247,8 +247,8 @@ void events_gone(void *arg, gateway *gw)
     for (bk_conn *c; (c = rooms_conn_on(ev->rooms, gw)) != NULL; n++)
         conn_close(ev, c);
     if (n > 0)
-        LOG(LOG_INFO, "event=gateway_conns_offline id=%s conns=%zu", gw->id,
-            n);
+        LOG(LOG_INFO, "event=gateway_conns_offline id=%s conns=%zu",
+            link_gateway_id(gw), n);
 }
 
 /* --- catch-up ---------------------------------------------------------- */
@@ -807,13 +807,13 @@ long events_handle(events *ev, nng_msg *msg, int64_t now_ms)
     wire_event_rec rec;
     while (r.left > 0) {
         if (!wire_event_read(&r, &rec)) {
-            LOG(LOG_WARN, "event=bad_envelope gateway=%s record=%ld", gw->id,
-                n);
+            LOG(LOG_WARN, "event=bad_envelope gateway=%s record=%ld",
+                link_gateway_id(gw), n);
             break;
         }
         n++;
         if (rec.type == EV_BYE) { /* the gateway stops: forget it now */
-            LOG(LOG_INFO, "event=gateway_stopped id=%s", gw->id);
+            LOG(LOG_INFO, "event=gateway_stopped id=%s", link_gateway_id(gw));
             events_gone(ev, gw);
             link_drop(ev->link, gw);
             return n;

@@ -28,25 +28,8 @@
 #include "wire.h"
 
 typedef struct bk_link bk_link;
-typedef struct gateway gateway;
+typedef struct gateway gateway; /* opaque: bk_link_impl.h */
 
-struct gateway {
-    char id[GATEWAY_ID_MAX + 1];
-    uint64_t instance;   /* changes when the gateway process restarts */
-    int64_t last_poll_ms;
-    wbuf staged;         /* records of the batch not yet committed */
-    wbuf out;            /* records base+1 .. next, visible */
-    uint64_t staged_n;
-    uint64_t base;       /* acknowledged position */
-    uint64_t next;       /* position of the last record in out */
-    uint64_t sent_upto;  /* position of the last record sent */
-    size_t sent_bytes;   /* bytes of out that were sent */
-    nng_msg *parked;     /* the gateway's poll, waiting for records */
-    int64_t parked_ms;
-    bool reset;          /* stream lost: answer its next poll with a reset */
-    bool tell_epoch;     /* the epoch changed: answer its parked poll now */
-    struct gateway *next_gw;
-};
 
 /* Called when a gateway's connections must go offline: it restarted,
  * fell silent, or fell too far behind. The record stays valid during it. */
@@ -71,6 +54,8 @@ nng_msg *link_take_event(bk_link *l);
  * connections go (the gone callback) and the record is replaced. */
 rc link_gateway(bk_link *l, const char *id, uint64_t instance, int64_t now,
                 gateway **out, bool *created);
+/* The gateway's id (what it polls with), borrowed for the record's life. */
+const char *link_gateway_id(const gateway *gw);
 /* Forgets a gateway; its next poll gets a reset. */
 void link_drop(bk_link *l, gateway *gw);
 /* A gateway silent for longer than timeout_ms, or NULL. */

@@ -82,6 +82,11 @@ rc link_gateway(bk_link *l, const char *id, uint64_t instance, int64_t now,
     return RC_OK;
 }
 
+const char *link_gateway_id(const gateway *gw)
+{
+    return gw->id;
+}
+
 gateway *link_expired(bk_link *l, int64_t now, int64_t timeout_ms)
 {
     for (gateway *gw = l->gateways; gw != NULL; gw = gw->next_gw)

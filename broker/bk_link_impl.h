@@ -11,6 +11,25 @@
 
 #include "bk_link.h"
 
+/* One gateway's record and its acknowledged stream (bk_link_gateways.c). */
+struct gateway {
+    char id[GATEWAY_ID_MAX + 1];
+    uint64_t instance;   /* changes when the gateway process restarts */
+    int64_t last_poll_ms;
+    wbuf staged;         /* records of the batch not yet committed */
+    wbuf out;            /* records base+1 .. next, visible */
+    uint64_t staged_n;
+    uint64_t base;       /* acknowledged position */
+    uint64_t next;       /* position of the last record in out */
+    uint64_t sent_upto;  /* position of the last record sent */
+    size_t sent_bytes;   /* bytes of out that were sent */
+    nng_msg *parked;     /* the gateway's poll, waiting for records */
+    int64_t parked_ms;
+    bool reset;          /* stream lost: answer its next poll with a reset */
+    bool tell_epoch;     /* the epoch changed: answer its parked poll now */
+    struct gateway *next_gw;
+};
+
 /* One receive in flight per socket: with several, nng may complete them
  * out of order, and a connection's events must be handled in the order it
  * sent them. nng's own receive buffer keeps the socket busy meanwhile. */

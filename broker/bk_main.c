@@ -50,7 +50,7 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
     }
     gateway *gw;
     while ((gw = link_expired(l, mono, cfg->gateway_timeout_ms)) != NULL) {
-        LOG(LOG_WARN, "event=gateway_timeout id=%s", gw->id);
+        LOG(LOG_WARN, "event=gateway_timeout id=%s", link_gateway_id(gw));
         events_gone(ev, gw);
         link_drop(l, gw);
     }

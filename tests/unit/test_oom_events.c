@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bk_events.h"
+#include "bk_link_impl.h" /* fabricated gateway records */
 #include "bk_rooms.h"
 #include "bk_store.h"
 #include "check.h"
