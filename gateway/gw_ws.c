@@ -40,7 +40,7 @@ static struct {
     map *per_ip;             /* address -> count (as a pointer-sized int) */
     int64_t last_ping_ms;
     outframe *ping;          /* the server heartbeat, framed once */
-} S = {.ip_lock = PTHREAD_MUTEX_INITIALIZER};
+} ws_state = {.ip_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The address a connect handler worked out, for the ready handler, which
  * civetweb runs next on the same worker thread. */
@@ -73,7 +73,7 @@ static void send_literal(conn *c, const char *json)
 
 static void send_welcome(conn *c)
 {
-    const config *cfg = S.cfg;
+    const config *cfg = ws_state.cfg;
     char conn_name[CONFIG_STR_MAX + 24];
     snprintf(conn_name, sizeof conn_name, "%s:%llu", cfg->id,
              (unsigned long long)c->id);
@@ -84,8 +84,8 @@ static void send_welcome(conn *c)
     jsonw_raw(&w, ",\"protocol\":");
     jsonw_i64(&w, PROTOCOL_VERSION);
     jsonw_key(&w, "auth");
-    jsonw_cstr(&w, S.jwt ? "jwt" : "none");
-    if (!S.jwt) {
+    jsonw_cstr(&w, ws_state.jwt ? "jwt" : "none");
+    if (!ws_state.jwt) {
         jsonw_key(&w, "uid");
         jsonw_cstr(&w, c->uid);
     }
@@ -149,7 +149,7 @@ static void on_enter(request *q)
     if (json_get_string(q->obj, "name", false, &name, &name_len,
                         &has_name) != RC_OK ||
         (has_name && !valid_name(name, name_len)) ||
-        (!has_name && !S.jwt)) {
+        (!has_name && !ws_state.jwt)) {
         send_error(q->c, RC_BAD_REQUEST, "name must be 1-32 characters, no "
                    "control characters", q->id);
         return;
@@ -172,7 +172,7 @@ static void on_enter(request *q)
     wbuf_u64(&w, q->c->id);
     wbuf_cstr(&w, room);
     /* jwt: the broker takes the uid from the token; a given one must match */
-    wbuf_cstr(&w, has_uid || !S.jwt ? uid : "");
+    wbuf_cstr(&w, has_uid || !ws_state.jwt ? uid : "");
     wbuf_str(&w, name, name_len);
     wbuf_i64(&w, has_since ? since : -1);
     wbuf_cstr(&w, q->id);
@@ -192,7 +192,7 @@ static void on_message(request *q)
         send_error(q->c, RC_BAD_REQUEST, "message must be a string", q->id);
         return;
     }
-    if (len > (size_t)S.cfg->max_message_bytes) {
+    if (len > (size_t)ws_state.cfg->max_message_bytes) {
         send_error(q->c, RC_TOO_LARGE, "message is over max_message_bytes",
                    q->id);
         return;
@@ -301,7 +301,7 @@ static void on_auth(request *q)
 {
     const char *token;
     size_t len;
-    if (!S.jwt) {
+    if (!ws_state.jwt) {
         send_error(q->c, RC_UNSUPPORTED, "auth is off on this server (auth "
                    "= none)", q->id);
         return;
@@ -348,7 +348,7 @@ static void dispatch(request *q, const char *event)
     };
     /* Before auth (jwt), everything but auth and heartbeat gets noauth, an
      * unknown event (or none) too: docs/protocol.md. */
-    bool open = !S.jwt || atomic_load(&q->c->authed) || q->c->token;
+    bool open = !ws_state.jwt || atomic_load(&q->c->authed) || q->c->token;
     if (!open && (event == NULL || (strcmp(event, "auth") != 0 &&
                                     strcmp(event, "heartbeat") != 0))) {
         send_literal(q->c, "{\"event\":\"noauth\",\"message\":"
@@ -409,7 +409,7 @@ static void on_text(conn *c, const char *text, size_t len)
  * batch with one copy. */
 static void on_binary(conn *c, const char *data, size_t len)
 {
-    if (S.jwt && !atomic_load(&c->authed) && c->token == NULL) {
+    if (ws_state.jwt && !atomic_load(&c->authed) && c->token == NULL) {
         send_literal(c, "{\"event\":\"noauth\",\"message\":"
                         "\"authenticate first\"}");
         return;
@@ -471,7 +471,7 @@ static void send_rate_limited(conn *c, const char *data, size_t len,
 static bool rate_ok(conn *c, int64_t now, const char *data, size_t len,
                     bool binary, bool *close)
 {
-    double per_s = (double)S.cfg->rate_per_s;
+    double per_s = (double)ws_state.cfg->rate_per_s;
     *close = false;
     if (rate_take(&c->bucket, per_s, per_s, now))
         return true;
@@ -513,7 +513,8 @@ static void client_ip(struct mg_connection *mg, char *out, size_t cap)
     const struct mg_request_info *ri = mg_get_request_info(mg);
     snprintf(out, cap, "%s", ri->remote_addr);
     const char *xff = mg_get_header(mg, "X-Forwarded-For");
-    if (xff == NULL || !list_has(S.cfg->trusted_proxies, ri->remote_addr))
+    if (xff == NULL ||
+        !list_has(ws_state.cfg->trusted_proxies, ri->remote_addr))
         return;
     const char *last = strrchr(xff, ',');
     last = last ? last + 1 : xff;
@@ -528,7 +529,7 @@ static void client_ip(struct mg_connection *mg, char *out, size_t cap)
 
 static bool origin_allowed(struct mg_connection *mg)
 {
-    const char *list = S.cfg->allowed_origins;
+    const char *list = ws_state.cfg->allowed_origins;
     if (list[0] == 0)
         return true;
     const char *origin = mg_get_header(mg, "Origin");
@@ -537,15 +538,15 @@ static bool origin_allowed(struct mg_connection *mg)
 
 static long ip_count(const char *ip, long delta)
 {
-    pthread_mutex_lock(&S.ip_lock);
-    long n = (long)(intptr_t)map_get(S.per_ip, ip, strlen(ip)) + delta;
+    pthread_mutex_lock(&ws_state.ip_lock);
+    long n = (long)(intptr_t)map_get(ws_state.per_ip, ip, strlen(ip)) + delta;
     if (delta != 0) {
         if (n <= 0)
-            map_del(S.per_ip, ip, strlen(ip));
+            map_del(ws_state.per_ip, ip, strlen(ip));
         else
-            map_put(S.per_ip, ip, strlen(ip), (void *)(intptr_t)n);
+            map_put(ws_state.per_ip, ip, strlen(ip), (void *)(intptr_t)n);
     }
-    pthread_mutex_unlock(&S.ip_lock);
+    pthread_mutex_unlock(&ws_state.ip_lock);
     return n;
 }
 
@@ -572,14 +573,14 @@ static int ws_connect(const struct mg_connection *cmg, void *cbdata)
         atomic_fetch_add(&ws_refused_origin, 1);
         return refuse(mg, 403, "Forbidden", "Origin not allowed\n");
     }
-    if (atomic_load(&S.open) >= S.capacity) {
+    if (atomic_load(&ws_state.open) >= ws_state.capacity) {
         /* Refused while workers remain for static files and /healthz. */
         atomic_fetch_add(&ws_refused_capacity, 1);
         return refuse(mg, 503, "Service Unavailable", "gateway at capacity\n");
     }
     client_ip(mg, pending_ip, sizeof pending_ip);
-    if (S.cfg->max_conns_per_ip > 0 &&
-        ip_count(pending_ip, 0) >= S.cfg->max_conns_per_ip) {
+    if (ws_state.cfg->max_conns_per_ip > 0 &&
+        ip_count(pending_ip, 0) >= ws_state.cfg->max_conns_per_ip) {
         atomic_fetch_add(&ws_refused_per_ip, 1);
         return refuse(mg, 429, "Too Many Requests",
                       "too many connections from your address\n");
@@ -599,8 +600,8 @@ static void new_uid(char *out, size_t cap)
 static void ws_ready(struct mg_connection *mg, void *cbdata)
 {
     (void)cbdata;
-    uint64_t id = atomic_fetch_add(&S.next_id, 1) + 1;
-    conn *c = conn_new(id, mg, S.cfg, clock_mono_ms());
+    uint64_t id = atomic_fetch_add(&ws_state.next_id, 1) + 1;
+    conn *c = conn_new(id, mg, ws_state.cfg, clock_mono_ms());
     if (c != NULL) {
         /* Filled in before the index has it: the poller's register-again
          * round reads uid from any connection in the index. */
@@ -617,7 +618,7 @@ static void ws_ready(struct mg_connection *mg, void *cbdata)
         LOG(LOG_ERROR, "event=conn_failed reason=\"out of memory\"");
         return;
     }
-    atomic_fetch_add(&S.open, 1);
+    atomic_fetch_add(&ws_state.open, 1);
     ip_count(c->ip, 1);
     mg_set_user_connection_data(mg, c);
     send_welcome(c);
@@ -631,7 +632,7 @@ static void ws_ready(struct mg_connection *mg, void *cbdata)
     char token[TOKEN_MAX + 1];
     const char *qs = mg_get_request_info(mg)->query_string;
     int n = qs ? mg_get_var(qs, strlen(qs), "token", token, sizeof token) : -1;
-    if (n > 0 && S.jwt)
+    if (n > 0 && ws_state.jwt)
         send_auth(c, token, (size_t)n, NULL);
     LOG(LOG_DEBUG, "event=open conn=%llu ip=%s", (unsigned long long)id,
         c->ip);
@@ -712,7 +713,7 @@ static void ws_close(const struct mg_connection *cmg, void *cbdata)
     conn_gone(c);
     uint64_t id = c->id;
     ip_count(c->ip, -1);
-    atomic_fetch_sub(&S.open, 1);
+    atomic_fetch_sub(&ws_state.open, 1);
     /* Out of the index before the broker hears of the close: a register-
      * again round builds and queues its records under the index lock, so
      * it either has this connection and goes out before EV_CLOSE, or does
@@ -730,20 +731,21 @@ static void ws_close(const struct mg_connection *cmg, void *cbdata)
 
 rc ws_start(struct mg_context *ctx, const config *cfg)
 {
-    S.cfg = cfg;
-    S.jwt = strcmp(cfg->auth, "jwt") == 0;
+    ws_state.cfg = cfg;
+    ws_state.jwt = strcmp(cfg->auth, "jwt") == 0;
     /* Workers kept for static files and /healthz: 5%, at least 4, at
      * most 64 (a big pool needs no more than that for plain HTTP). */
     long workers = capacity_workers(); /* cfg->threads, or fewer (limits) */
     long reserve = workers / 20;
     reserve = reserve < 4 ? 4 : reserve > 64 ? 64 : reserve;
-    S.capacity = workers > reserve ? workers - reserve : 0;
-    S.per_ip = map_new();
+    ws_state.capacity = workers > reserve ? workers - reserve : 0;
+    ws_state.per_ip = map_new();
     static const char PING[] = "{\"event\":\"heartbeat\",\"message\":\"ping\"}";
-    S.ping = outframe_new(MG_WEBSOCKET_OPCODE_TEXT, PING, sizeof PING - 1);
-    if (S.per_ip == NULL || S.ping == NULL)
+    ws_state.ping =
+        outframe_new(MG_WEBSOCKET_OPCODE_TEXT, PING, sizeof PING - 1);
+    if (ws_state.per_ip == NULL || ws_state.ping == NULL)
         return RC_NOMEM;
-    S.last_ping_ms = clock_mono_ms();
+    ws_state.last_ping_ms = clock_mono_ms();
     /* Every path, so an upgrade anywhere but /ws gets a proper 404. */
     mg_set_websocket_handler(ctx, "/**", ws_connect, ws_ready, ws_data,
                              ws_close, NULL);
@@ -752,13 +754,13 @@ rc ws_start(struct mg_context *ctx, const config *cfg)
 
 long ws_capacity(void)
 {
-    return S.capacity;
+    return ws_state.capacity;
 }
 
 static void check_conn(void *arg, conn *c)
 {
     int64_t now = *(int64_t *)arg;
-    const config *cfg = S.cfg;
+    const config *cfg = ws_state.cfg;
     conn_check_close(c, now);
     pthread_mutex_lock(&c->lock);
     bool closing = c->closing;
@@ -768,7 +770,7 @@ static void check_conn(void *arg, conn *c)
     if (now - atomic_load(&c->last_rx_ms) > 2 * cfg->heartbeat_ms) {
         atomic_fetch_add(&ws_heartbeat_timeouts, 1);
         conn_close(c, CLOSE_HEARTBEAT, "heartbeat timeout");
-    } else if (S.jwt && !atomic_load(&c->authed) &&
+    } else if (ws_state.jwt && !atomic_load(&c->authed) &&
                now - c->opened_ms > cfg->auth_timeout_ms) {
         atomic_fetch_add(&ws_auth_timeouts, 1);
         conn_close(c, CLOSE_NOAUTH, "not authenticated in time");
@@ -783,9 +785,9 @@ static void ping_conn(void *arg, conn *c)
 void ws_housekeeping(int64_t now)
 {
     index_each(check_conn, &now);
-    if (now - S.last_ping_ms >= S.cfg->heartbeat_ms) {
-        S.last_ping_ms = now;
-        index_each(ping_conn, S.ping);
+    if (now - ws_state.last_ping_ms >= ws_state.cfg->heartbeat_ms) {
+        ws_state.last_ping_ms = now;
+        index_each(ping_conn, ws_state.ping);
     }
 }
 
