@@ -6,7 +6,7 @@
  * output in that order, so every gateway sees a room's events in seq order
  * and a joining connection's catch-up lands before its `enter` and before
  * any later live message. */
-#include "bk_events.h"
+#include "bk_events_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,26 +21,6 @@
 #include "protocol.h"
 #include "valid.h"
 #include "wire.h"
-
-#define BROKER_TEXT_MAX (1u << 20) /* gateways enforce the configured cap */
-#define STORAGE_DOWN "storage cannot take writes now; nothing was stored"
-
-struct events {
-    const config *cfg;
-    store *st;
-    rooms *rooms;
-    bk_link *link;
-    hooks *hooks;   /* the webhook outbox, or NULL */
-    bool jwt;
-    wbuf out;       /* scratch for rendering */
-    bool out_binary; /* out holds a binary message (render_binary) */
-    uint64_t stored; /* messages stored since start */
-    int64_t now;
-    /* The record being run (run_record): an error to its connection that
-     * names no id echoes the client's id of the event it answers. */
-    const bk_conn *req_conn;
-    const char *req_id;
-};
 
 rc events_new(const config *cfg, store *st, rooms *rm, events **out)
 {
@@ -87,8 +67,8 @@ static wbuf *render_start(events *ev, const char *event)
 }
 
 /* enter / out / leave, with the room's counts as they are now */
-static wbuf *render_presence(events *ev, const char *event, const room *rm,
-                             const member *m, bool with_seq, bool truncated)
+wbuf *render_presence(events *ev, const char *event, const room *rm,
+                      const member *m, bool with_seq, bool truncated)
 {
     wbuf_reset(&ev->out);
     render_counts(&ev->out, event, rm, m, rm->online, map_count(rm->members),
@@ -98,12 +78,12 @@ static wbuf *render_presence(events *ev, const char *event, const room *rm,
 
 /* --- sending ----------------------------------------------------------- */
 
-static void to_conn(bk_conn *c, const wbuf *w)
+void to_conn(bk_conn *c, const wbuf *w)
 {
     link_out_conn(c->gw, c->id, w->data, w->len);
 }
 
-static void to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w)
+void to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w)
 {
     for (size_t i = 0; i < rm->ngws; i++)
         link_out_room(rm->gws[i].gw, rm->name, except, seq, w->data, w->len);
@@ -111,8 +91,8 @@ static void to_room(room *rm, uint64_t except, uint64_t seq, const wbuf *w)
 
 /* The event as the room's members see it, into the webhook outbox, in the
  * round's transaction: call it right beside its to_room (same order). */
-static void to_hooks(events *ev, const room *rm, const char *kind,
-                     const wbuf *w)
+void to_hooks(events *ev, const room *rm, const char *kind,
+              const wbuf *w)
 {
     rc r = hooks_add(ev->hooks, rm->name, kind, w->data, w->len);
     if (r != RC_OK && r != RC_UNAVAILABLE) /* that one is counted there */
@@ -120,8 +100,8 @@ static void to_hooks(events *ev, const room *rm, const char *kind,
             rm->name, kind);
 }
 
-static void send_error(events *ev, bk_conn *c, rc r, const char *message,
-                       const char *id)
+void send_error(events *ev, bk_conn *c, rc r, const char *message,
+                const char *id)
 {
     wbuf *w = render_start(ev, "error");
     jsonw_key(w, "code");
@@ -152,7 +132,7 @@ static void send_noauth(events *ev, bk_conn *c, const char *why)
 /* Opens the round's transaction; when storage refuses writes (it failed
  * and has not recovered yet) tells c `unavailable`, which the client may
  * retry with the same id. */
-static bool db_begin(events *ev, bk_conn *c, const char *id)
+bool db_begin(events *ev, bk_conn *c, const char *id)
 {
     if (store_begin(ev->st) == RC_OK)
         return true;
@@ -172,7 +152,7 @@ static void add_member_row(void *arg, const char *uid, const char *name,
 /* The room, loaded from storage on first use. A room whose load failed is
  * not kept: with last_seq 0 its next message would reuse a seq.
  * RC_NOMEM or RC_UNAVAILABLE (storage could not be read). */
-static rc room_get(events *ev, const char *name, room **out)
+rc room_get(events *ev, const char *name, room **out)
 {
     room *rm = rooms_find(ev->rooms, name);
     if (rm != NULL) {
@@ -192,8 +172,8 @@ static rc room_get(events *ev, const char *name, room **out)
 }
 
 /* The room `name` if c is present in it, else answers not_in_room. */
-static presence *present_or_error(events *ev, bk_conn *c, const char *name,
-                                  const char *id)
+presence *present_or_error(events *ev, bk_conn *c, const char *name,
+                           const char *id)
 {
     if (!valid_room(name, strlen(name))) {
         send_error(ev, c, RC_BAD_REQUEST, "room must be 1-64 characters of "
@@ -251,327 +231,7 @@ void events_gone(void *arg, gateway *gw)
             link_gateway_id(gw), n);
 }
 
-/* --- catch-up ---------------------------------------------------------- */
-
-typedef struct replay_ctx {
-    events *ev;
-    bk_conn *to_conn; /* replay to one connection ... */
-    gateway *to_gw;   /* ... or to every local member on a gateway */
-    wbuf buf;
-    long rows;
-} replay_ctx;
-
-static void replay_row(void *arg, const stored_msg *m)
-{
-    replay_ctx *rc_ = arg;
-    wbuf_reset(&rc_->buf);
-    /* Binary messages replay as binary WebSocket messages, in seq order
-     * among the text ones. */
-    bool bin = render_is_binary(m);
-    if (bin)
-        render_binary(&rc_->buf, m, true);
-    else
-        render_message(&rc_->buf, m, true);
-    if (rc_->to_conn != NULL)
-        (bin ? link_out_conn_binary : link_out_conn)(
-            rc_->to_conn->gw, rc_->to_conn->id, rc_->buf.data, rc_->buf.len);
-    else
-        (bin ? link_out_room_binary : link_out_room)(
-            rc_->to_gw, m->room, 0, m->seq, rc_->buf.data, rc_->buf.len);
-    rc_->rows++;
-}
-
-/* Replays rm's messages after `from`, at most offline_max of the newest.
- * Returns true when unseen messages were left out (cap or retention). */
-static bool replay(events *ev, room *rm, uint64_t from, bk_conn *c,
-                   gateway *gw)
-{
-    if (from >= rm->last_seq)
-        return false;
-    uint64_t start = from;
-    uint64_t cap = (uint64_t)ev->cfg->offline_max;
-    if (rm->last_seq - from > cap)
-        start = rm->last_seq - cap;
-    /* Pictures make a catch-up large: keep the newest that fit in its byte
-     * budget (a read failure keeps the count cap alone). */
-    uint64_t within = start;
-    if (start < rm->last_seq &&
-        store_newest_within(ev->st, rm->name, start,
-                            (long)(rm->last_seq - start), REPLAY_BYTES_MAX,
-                            &within) == RC_OK)
-        start = within;
-    replay_ctx ctx = {.ev = ev, .to_conn = c, .to_gw = gw};
-    if (start < rm->last_seq &&
-        store_after(ev->st, rm->name, start, (long)(rm->last_seq - start),
-                    replay_row, &ctx) != RC_OK)
-        ctx.rows = 0; /* a read failed: say `truncated`, history has it */
-    wbuf_free(&ctx.buf);
-    return start > from || (uint64_t)ctx.rows < rm->last_seq - start;
-}
-
 /* --- handlers ---------------------------------------------------------- */
-
-typedef struct enter_req {
-    const char *room;
-    const char *uid;
-    const char *name;
-    int64_t since; /* -1: none */
-} enter_req;
-
-/* Who the entering user is: checks uid and name under the auth mode. */
-static bool enter_identity(events *ev, bk_conn *c, enter_req *q)
-{
-    if (ev->jwt) {
-        if (q->uid[0] != 0 && strcmp(q->uid, c->claims.sub) != 0) {
-            send_error(ev, c, RC_FORBIDDEN, "uid differs from the token's "
-                       "sub", NULL);
-            return false;
-        }
-        q->uid = c->claims.sub;
-        if (c->claims.has_name)
-            q->name = c->claims.name;
-        if (!jwt_room_allowed(&c->claims, q->room)) {
-            send_error(ev, c, RC_FORBIDDEN, "the token does not allow this "
-                       "room", NULL);
-            return false;
-        }
-    } else if (q->uid[0] == 0) {
-        q->uid = c->uid;
-    }
-    if (!valid_uid(q->uid, strlen(q->uid))) {
-        send_error(ev, c, RC_BAD_REQUEST, "uid must be 1-64 characters of "
-                   "A-Z a-z 0-9 _ . : @ -", NULL);
-        return false;
-    }
-    if (!valid_name(q->name, strlen(q->name))) {
-        send_error(ev, c, RC_BAD_REQUEST, "name must be 1-32 characters, "
-                   "no control characters", NULL);
-        return false;
-    }
-    return true;
-}
-
-/* The member q->uid of rm, created or renamed as needed. Errors go to
- * `tell` (NULL: registering again, where nobody asked; an existing member
- * then keeps its stored name when storage refuses writes). */
-static member *enter_member(events *ev, bk_conn *tell, room *rm,
-                            const enter_req *q, bool *is_new)
-{
-    member *m = room_member(rm, q->uid);
-    *is_new = m == NULL;
-    if (m != NULL && strcmp(m->name, q->name) == 0)
-        return m;
-    if (!db_begin(ev, tell, NULL))
-        return tell == NULL ? m : NULL;
-    if (store_member_put(ev->st, rm->name, q->uid, q->name,
-                         m != NULL ? m->last_seen : rm->last_seq) != RC_OK) {
-        if (tell != NULL)
-            send_error(ev, tell, RC_UNAVAILABLE, STORAGE_DOWN, NULL);
-        return NULL;
-    }
-    if (m == NULL && room_member_add(rm, q->uid, q->name, rm->last_seq,
-                                     &m) != RC_OK) {
-        if (tell != NULL)
-            send_error(ev, tell, RC_INTERNAL, "out of memory", NULL);
-        return NULL;
-    }
-    snprintf(m->name, sizeof m->name, "%s", q->name);
-    return m;
-}
-
-static void on_enter(events *ev, bk_conn *c, enter_req *q)
-{
-    if (!valid_room(q->room, strlen(q->room))) {
-        send_error(ev, c, RC_BAD_REQUEST, "room must be 1-64 characters of "
-                   "A-Z a-z 0-9 _ . : -", NULL);
-        return;
-    }
-    if (!enter_identity(ev, c, q))
-        return;
-    room *rm;
-    rc r = room_get(ev, q->room, &rm);
-    if (r != RC_OK) {
-        send_error(ev, c, r, r == RC_NOMEM ? "out of memory"
-                   : "storage cannot be read now", NULL);
-        return;
-    }
-    presence *p = conn_presence(c, rm);
-    if (p != NULL && strcmp(p->member->uid, q->uid) != 0) {
-        send_error(ev, c, RC_BAD_REQUEST, "this connection is in the room "
-                   "under another uid", NULL);
-        return;
-    }
-    bool is_new;
-    member *m = enter_member(ev, c, rm, q, &is_new);
-    if (m == NULL)
-        return;
-    /* What this connection has not seen (docs/protocol.md, catch-up). */
-    uint64_t from = rm->last_seq;
-    if (q->since >= 0)
-        from = (uint64_t)q->since < rm->last_seq ? (uint64_t)q->since
-                                                  : rm->last_seq;
-    else if (!is_new && m->conns == 0)
-        from = m->last_seen;
-    bool truncated = replay(ev, rm, from, c, NULL);
-    bool first = false;
-    if (p == NULL) {
-        if (presence_add(c, rm, m, &first) != RC_OK) {
-            send_error(ev, c, RC_INTERNAL, "out of memory", NULL);
-            return;
-        }
-        link_out_join(c->gw, c->id, rm->name, m->uid, m->name, rm->last_seq);
-    }
-    if (first && !truncated) {
-        to_room(rm, 0, 0, render_presence(ev, "enter", rm, m, true, false));
-        to_hooks(ev, rm, "enter", &ev->out);
-        return;
-    }
-    if (first) {
-        to_room(rm, c->id, 0, render_presence(ev, "enter", rm, m, true,
-                                              false));
-        to_hooks(ev, rm, "enter", &ev->out);
-    }
-    to_conn(c, render_presence(ev, "enter", rm, m, true, truncated));
-}
-
-/* After a broker restart a gateway registers its connections again:
- * presence without notices, and the room's messages it missed. */
-static void on_resume(events *ev, bk_conn *c, enter_req *q)
-{
-    if (!valid_room(q->room, strlen(q->room)) ||
-        !valid_uid(q->uid, strlen(q->uid)) ||
-        !valid_name(q->name, strlen(q->name)) || q->since < 0)
-        return;
-    room *rm;
-    if (room_get(ev, q->room, &rm) != RC_OK || conn_presence(c, rm) != NULL)
-        return;
-    if (ev->jwt && (!c->authed || strcmp(c->claims.sub, q->uid) != 0))
-        return;
-    bool gw_new = true;
-    for (size_t i = 0; i < rm->ngws; i++)
-        gw_new = gw_new && rm->gws[i].gw != c->gw;
-    bool is_new, first;
-    member *m = enter_member(ev, NULL, rm, q, &is_new);
-    if (m == NULL || presence_add(c, rm, m, &first) != RC_OK)
-        return;
-    if (gw_new)
-        replay(ev, rm, (uint64_t)q->since, NULL, c->gw);
-}
-
-/* Renders a stored message into ev->out, as text or binary. */
-static void render_stored(events *ev, const stored_msg *m, bool replay)
-{
-    wbuf_reset(&ev->out);
-    ev->out_binary = render_is_binary(m);
-    if (ev->out_binary)
-        render_binary(&ev->out, m, replay);
-    else
-        render_message(&ev->out, m, replay);
-}
-
-static void stored_copy(void *arg, const stored_msg *m)
-{
-    render_stored(arg, m, false);
-}
-
-/* Stores and broadcasts a message, text or binary (`content` holds its
- * text, or type/data/size/filename); a resend with a known (uid, id) gets
- * the original back. Fields are checked by the callers. */
-static void post_message(events *ev, bk_conn *c, presence *p, const char *id,
-                         const stored_msg *content)
-{
-    if (!db_begin(ev, c, id))
-        return;
-    room *rm = p->room;
-    member *m = p->member;
-    if (id[0] != 0) {
-        bool found = false;
-        ev->out_binary = false;
-        wbuf_reset(&ev->out);
-        if (store_find_cid(ev->st, m->uid, id, ev->now - IDEMPOTENCY_MS,
-                           stored_copy, ev, &found) != RC_OK) {
-            /* Unknown whether it is a resend: storing it could store it
-             * twice. The client sends it again. */
-            send_error(ev, c, RC_UNAVAILABLE, "storage cannot be read now; "
-                       "nothing was stored", id);
-            return;
-        }
-        if (found) { /* a resend: the original back, nothing broadcast */
-            (ev->out_binary ? link_out_conn_binary : link_out_conn)(
-                c->gw, c->id, ev->out.data, ev->out.len);
-            return;
-        }
-    }
-    stored_msg sm = *content;
-    sm.room = rm->name;
-    sm.seq = rm->last_seq + 1;
-    sm.uid = m->uid;
-    sm.name = m->name;
-    sm.cid = id[0] ? id : NULL;
-    sm.ts = ev->now;
-    if (store_append(ev->st, &sm) != RC_OK) {
-        send_error(ev, c, RC_UNAVAILABLE, STORAGE_DOWN, id);
-        return;
-    }
-    rm->last_seq = sm.seq;
-    ev->stored++;
-    render_stored(ev, &sm, false);
-    for (size_t i = 0; i < rm->ngws; i++)
-        (ev->out_binary ? link_out_room_binary : link_out_room)(
-            rm->gws[i].gw, rm->name, 0, sm.seq, ev->out.data, ev->out.len);
-    if (ev->out_binary) { /* webhooks get it without its payload */
-        wbuf_reset(&ev->out);
-        render_message(&ev->out, &sm, false);
-    }
-    to_hooks(ev, rm, "message", &ev->out);
-}
-
-static void on_message(events *ev, bk_conn *c, const char *room_name,
-                       const char *text, size_t len, const char *id)
-{
-    if (id[0] != 0 && !valid_client_id(id, strlen(id))) {
-        send_error(ev, c, RC_BAD_REQUEST, "id must be 1-64 bytes", NULL);
-        return;
-    }
-    presence *p = present_or_error(ev, c, room_name, id);
-    if (p == NULL)
-        return;
-    if (len > BROKER_TEXT_MAX || !valid_utf8(text, len)) {
-        send_error(ev, c, RC_BAD_REQUEST, "message must be UTF-8 text", id);
-        return;
-    }
-    stored_msg content = {.text = text, .text_len = len};
-    post_message(ev, c, p, id, &content);
-}
-
-/* A binary message (docs/protocol.md "Binary messages"): the gateway parsed its
- * header; every field is checked again here. */
-static void on_binary(events *ev, bk_conn *c, const wire_event_rec *rec)
-{
-    const char *id = rec->id;
-    if (id[0] != 0 && !valid_client_id(id, strlen(id))) {
-        send_error(ev, c, RC_BAD_REQUEST, "id must be 1-64 bytes", NULL);
-        return;
-    }
-    presence *p = present_or_error(ev, c, rec->room, id);
-    if (p == NULL)
-        return;
-    if (!valid_mime_type(rec->mime, strlen(rec->mime)) ||
-        (rec->filename[0] != 0 &&
-         !valid_filename(rec->filename, strlen(rec->filename))) ||
-        rec->data_len == 0 || rec->data_len > BINARY_MAX_BYTES) {
-        send_error(ev, c, RC_BAD_REQUEST, "bad binary message", id);
-        return;
-    }
-    stored_msg content = {
-        .text = "",
-        .type = rec->mime,
-        .data = rec->data,
-        .size = rec->data_len,
-        .filename = rec->filename[0] ? rec->filename : NULL,
-    };
-    post_message(ev, c, p, id, &content);
-}
 
 static void on_leave(events *ev, bk_conn *c, const char *room_name)
 {
