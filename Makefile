@@ -7,7 +7,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon -Ibroker -Igateway \
            -DROOMCAST_VERSION='"$(VERSION)"' -MMD -MP
 LDLIBS_GW := -lcivetweb -lnng -ljson-c -lpthread
-LDLIBS_BK := -lnng -ljson-c -lsqlite3 -lcrypto -lcurl -lpthread
+LDLIBS_BK := -lnng -ljson-c -lsqlite3 -lcrypto -lcurl -lraft -luv -lpthread
 # The sanitizer build (unit tests) also turns on every assertion (invariant.h).
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
            -DROOMCAST_ASSERT
@@ -23,7 +23,7 @@ BINS := bin/roomcast-broker bin/roomcast-gateway bin/roomcast-token bin/roomcast
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := build-essential curl pkg-config libcivetweb-dev libnng-dev libjson-c-dev \
-             libsqlite3-dev libssl-dev libcurl4-openssl-dev
+             libsqlite3-dev libssl-dev libcurl4-openssl-dev libraft-dev libuv1-dev
 DEB_TEST  := nodejs npm chromium nginx openssl clang libclang-rt-14-dev sqlite3
 
 # Keep objects of the unit-test binaries between runs.

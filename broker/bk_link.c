@@ -275,3 +275,42 @@ void link_new_epoch(bk_link *l)
     for (gateway *gw = l->gateways; gw != NULL; gw = gw->next_gw)
         gw->tell_epoch = true;
 }
+
+/* Replies WIRE_NOTLEADER(leader) to req, which it frees. */
+static void link_not_leader(bk_link *l, nng_msg *req, uint64_t leader)
+{
+    wbuf w = {0};
+    wbuf_header(&w, WIRE_NOTLEADER);
+    wbuf_u64(&w, leader);
+    nng_msg *rep = NULL;
+    if (!w.failed && nng_msg_alloc(&rep, 0) == 0 &&
+        nng_msg_header_append(rep, nng_msg_header(req),
+                              nng_msg_header_len(req)) == 0 &&
+        nng_msg_append(rep, w.data, w.len) == 0 &&
+        nng_sendmsg(l->rep, rep, 0) == 0)
+        rep = NULL;
+    if (rep != NULL)
+        nng_msg_free(rep);
+    nng_msg_free(req);
+    wbuf_free(&w);
+}
+
+void link_refuse_all(bk_link *l, uint64_t leader)
+{
+    nng_msg *m;
+    while ((m = link_take_event(l)) != NULL)
+        nng_msg_free(m);
+    for (;;) {
+        pthread_mutex_lock(&l->lock);
+        nng_msg *req = msgq_pop(&l->polls);
+        pthread_mutex_unlock(&l->lock);
+        if (req == NULL)
+            break;
+        link_not_leader(l, req, leader);
+    }
+    for (gateway *gw = l->gateways; gw != NULL; gw = gw->next_gw)
+        if (gw->parked != NULL) {
+            link_not_leader(l, gw->parked, leader);
+            gw->parked = NULL;
+        }
+}

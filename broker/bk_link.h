@@ -108,6 +108,12 @@ void link_forget_staged(bk_link *l);
  * Records already published stay queued and are delivered first. */
 void link_new_epoch(bk_link *l);
 
+/* Replicated broker, while this member does not lead: drops the events
+ * that arrived (nothing may be stored here; clients resend by id) and
+ * answers every poll, parked ones too, WIRE_NOTLEADER(leader) so gateways
+ * go to the leader (leader 0: not known yet). */
+void link_refuse_all(bk_link *l, uint64_t leader);
+
 /* Makes staged records visible and answers parked polls. */
 void link_publish(bk_link *l);
 /* Takes the polls that arrived and answers or parks them; answers parked

@@ -16,6 +16,7 @@
 #include "bk_hooks.h"
 #include "bk_link.h"
 #include "bk_outage.h"
+#include "bk_raft.h"
 #include "bk_retention.h"
 #include "bk_rooms.h"
 #include "bk_store.h"
@@ -70,6 +71,17 @@ static bool round_once(const config *cfg, events *ev, store *st, bk_link *l,
     return true;
 }
 
+/* A round of whatever this member is: with node_id, a member that does not
+ * lead only sends gateways to the leader (bk_raft.c). */
+static bool round_any(const config *cfg, bkraft *raft, rooms *rm, events *ev,
+                      store *st, bk_link *l, hooks *h, outage *o,
+                      retention *ret)
+{
+    if (raft != NULL && !bkraft_round(raft, l, rm))
+        return true;
+    return round_once(cfg, ev, st, l, h, o, ret);
+}
+
 int main(int argc, char **argv)
 {
     config cfg;
@@ -85,6 +97,7 @@ int main(int argc, char **argv)
     hooks *h = NULL;
     outage *o = NULL;
     retention *ret = NULL;
+    bkraft *raft = NULL;
     int status = 1;
     if (rm == NULL || store_open(cfg.db, strcmp(cfg.db_sync, "full") == 0, &st) != RC_OK)
         goto done;
@@ -97,13 +110,15 @@ int main(int argc, char **argv)
     if (outage_new(st, rm, ev, l, &o) != RC_OK ||
         retention_new(st, &ret) != RC_OK)
         goto done;
+    if (cfg.node_id > 0 && bkraft_open(&cfg, st, &raft) != RC_OK)
+        goto done;
     LOG(LOG_INFO, "event=ready db=%s events_url=%s fanout_url=%s auth=%s",
         cfg.db, cfg.events_url, cfg.fanout_url, cfg.auth);
     retention_begin(&cfg, ret);
     int64_t last_retention = clock_mono_ms();
     status = 0;
     while (!proc_stopping) {
-        if (!round_once(&cfg, ev, st, l, h, o, ret)) {
+        if (!round_any(&cfg, raft, rm, ev, st, l, h, o, ret)) {
             status = 1;
             break;
         }
@@ -117,12 +132,13 @@ int main(int argc, char **argv)
          * sending), then close the database cleanly. */
         int64_t until = clock_mono_ms() + STOP_DRAIN_MS;
         while (link_has_events(l) && clock_mono_ms() < until)
-            if (!round_once(&cfg, ev, st, l, h, o, ret))
+            if (!round_any(&cfg, raft, rm, ev, st, l, h, o, ret))
                 break;
         LOG(LOG_INFO, "event=stopping stored=%llu",
             (unsigned long long)events_messages_stored(ev));
     }
 done:
+    bkraft_close(raft);
     retention_free(ret);
     outage_free(o);
     hooks_close(h); /* before store_close: it uses the store's connection */

@@ -77,12 +77,16 @@ void outage_keep(outage *o, nng_msg *msg)
 
 bool outage_commit(outage *o, int64_t mono_ms)
 {
-    if (store_commit(o->st) == RC_OK) {
+    rc c = store_commit(o->st);
+    if (c == RC_OK) {
         outage_release(o);
         return true;
     }
     o->rounds_failed++;
-    if (o->down_since == 0) {
+    if (c == RC_UNAVAILABLE) { /* replicated: no majority took the round */
+        LOG(LOG_WARN, "event=round_not_replicated action=\"refuse its "
+            "requests with unavailable, start over from storage\"");
+    } else if (o->down_since == 0) {
         LOG(LOG_ERROR, "event=storage_failed error=\"%s\" action=\"refuse "
             "writes with unavailable until storage takes them again\"",
             store_last_error(o->st));
@@ -90,8 +94,9 @@ bool outage_commit(outage *o, int64_t mono_ms)
     }
     link_forget_staged(o->link);
     for (size_t i = 0; i < o->nkept; i++)
-        events_refuse(o->ev, o->kept[i], "storage failed; nothing was "
-                      "stored, send it again");
+        events_refuse(o->ev, o->kept[i], c == RC_UNAVAILABLE ?
+                      "the broker group lost its leader; send it again" :
+                      "storage failed; nothing was stored, send it again");
     outage_release(o);
     if (rooms_clear(o->rooms) != RC_OK) {
         LOG(LOG_ERROR, "event=storage_failed action=exit reason=\"out of "

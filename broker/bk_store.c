@@ -11,6 +11,10 @@
  * synchronous=NORMAL the broker's commits then never wait for a disk sync.
  * A crash of the process still loses no committed transaction (the WAL is
  * written before COMMIT returns); `full_sync` also survives power loss. */
+/* Debian's libsqlite3 has the session extension (replication, bk_raft.c);
+ * these declare it, so they come before the first sqlite3.h. */
+#define SQLITE_ENABLE_SESSION 1
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include "bk_store_impl.h"
 
 #include <errno.h>
@@ -346,13 +350,46 @@ rc store_begin(store *s)
     if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return store_fail(s, "begin");
     s->in_txn = true;
+    if (s->replicate != NULL &&
+        (sqlite3session_create(s->db, "main", &s->session) != SQLITE_OK ||
+         sqlite3session_attach(s->session, NULL) != SQLITE_OK))
+        s->txn_failed = true; /* no memory: the round is refused */
     return RC_OK;
+}
+
+void store_set_replicate(store *s, store_replicate_fn fn, void *arg)
+{
+    s->replicate = fn;
+    s->replicate_arg = arg;
+}
+
+/* Replicated broker: the round's changes leave as one changeset and are
+ * rolled back here; the Raft thread writes them, once a majority holds
+ * them, on every member alike (this one included) before this returns. */
+static rc store_commit_replicated(store *s)
+{
+    int n = 0;
+    void *p = NULL;
+    bool ok = !s->txn_failed &&
+              sqlite3session_changeset(s->session, &n, &p) == SQLITE_OK;
+    sqlite3session_delete(s->session);
+    s->session = NULL;
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_txn = false;
+    s->txn_failed = false;
+    rc r = !ok ? RC_UNAVAILABLE
+           : n > 0 ? s->replicate(s->replicate_arg, p, (size_t)n) : RC_OK;
+    sqlite3_free(p);
+    return r == RC_OK ? RC_OK : RC_UNAVAILABLE;
 }
 
 rc store_commit(store *s)
 {
     if (!s->in_txn)
         return RC_OK;
+    if (s->session != NULL)
+        return store_commit_replicated(s);
     bool ok = !s->txn_failed;
     if (ok && !store_identity(s, false)) {
         /* SQLite in WAL mode goes on writing to a file that was removed

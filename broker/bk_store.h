@@ -53,6 +53,15 @@ void store_close(store *s);
 struct sqlite3 *store_sqlite(store *s);
 
 rc store_begin(store *s);  /* no-op when a transaction is open */
+
+/* Replicated broker (bk_raft.c): from now on each transaction records its
+ * changes (SQLite session), and store_commit hands them to fn as one
+ * changeset and rolls the transaction back: fn returns RC_OK once they are
+ * written (by the Raft thread, after a majority holds them), else the round
+ * was not stored and store_commit returns RC_UNAVAILABLE (storage is not
+ * marked down). */
+typedef rc (*store_replicate_fn)(void *arg, const void *changes, size_t len);
+void store_set_replicate(store *s, store_replicate_fn fn, void *arg);
 rc store_commit(store *s); /* no-op when none is */
 
 /* The room's last assigned seq (0 for a room never used). */

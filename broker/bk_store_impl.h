@@ -57,6 +57,10 @@ struct store {
     pthread_cond_t ckpt_wake;
     bool ckpt_stop;
     bool ckpt_truncate; /* a message was erased: empty the WAL next time */
+    /* Replicated broker (store_set_replicate): the round's changes. */
+    store_replicate_fn replicate;
+    void *replicate_arg;
+    struct sqlite3_session *session;
 };
 
 /* bk_store.c: the statement `which`, reset and unbound. */

@@ -95,6 +95,12 @@ static const config_key CONFIG_KEYS[] = {
         "comma-separated kinds sent: message, enter, out, leave, delete"),
     INT(webhook_max_pending, CONFIG_BROKER, 1, 1000000000L, "1000000",
         "unacknowledged webhook events kept; past it the oldest are dropped"),
+    INT(node_id, CONFIG_BROKER, 0, 255, "0",
+        "replicated broker: this member's id in `peers`; 0: one broker"),
+    STR(peers, CONFIG_BROKER, 0, "",
+        "replicated broker: comma-separated ID=HOST:PORT Raft addresses"),
+    STR(raft_dir, CONFIG_BROKER, 1, "var/raft",
+        "replicated broker: this member's Raft log and snapshots"),
     /* gateway */
     STR(listen, CONFIG_GATEWAY, 1, "8080",
         "civetweb listening_ports, e.g. 127.0.0.1:9001"),
@@ -404,6 +410,12 @@ rc config_check(const config *cfg, unsigned owner, FILE *err)
                 "config: 'max_message_bytes' (%ld) must not exceed "
                 "'max_frame_bytes' (%ld)\n",
                 cfg->max_message_bytes, cfg->max_frame_bytes);
+        return RC_CONFIG;
+    }
+    if ((owner & CONFIG_BROKER) != 0 && cfg->node_id > 0 &&
+        (cfg->peers[0] == '\0' || cfg->webhook_url[0] != '\0')) {
+        fprintf(err, "config: 'node_id' needs 'peers', and does not work "
+                "with 'webhook_url' yet\n");
         return RC_CONFIG;
     }
     if ((owner & CONFIG_BROKER) != 0 && cfg->webhook_url[0] != '\0' &&

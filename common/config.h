@@ -42,6 +42,9 @@ typedef struct config {
     long retention_messages;     /* stored messages kept per room */
     long retention_days;         /* stored messages older are deleted; 0 keeps */
     long commit_batch;           /* most messages per SQLite commit */
+    long node_id;                /* replicated broker: member id; 0: off */
+    char peers[CONFIG_STR_MAX];  /* ID=HOST:PORT,... every member's Raft address */
+    char raft_dir[CONFIG_STR_MAX]; /* this member's Raft log and snapshots */
     char webhook_url[CONFIG_STR_MAX];    /* http(s):// URL; empty: off */
     char webhook_secret[CONFIG_STR_MAX]; /* HMAC-SHA256 key of the bodies */
     char webhook_events[CONFIG_STR_MAX]; /* comma-separated kinds sent */

@@ -46,6 +46,8 @@ enum wire_kind {
     WIRE_POLL = 2,
     WIRE_FANOUT = 3,
     WIRE_RESET = 4,
+    WIRE_NOTLEADER = 5, /* replicated broker, to a poll: u64 leader id
+                           (0: unknown); this member serves no gateway */
 };
 
 /* The broker's figures travel in every fanout header (at most WIRE_STATS_MAX,

@@ -14,8 +14,13 @@ static int healthz(struct mg_connection *mg, void *cbdata)
 {
     (void)cbdata;
     bool up = gwlink_up();
-    const char *body = up ? "{\"status\":\"ok\",\"broker\":\"up\"}"
-                          : "{\"status\":\"degraded\",\"broker\":\"down\"}";
+    uint64_t leader = gwlink_leader();
+    char body[96];
+    snprintf(body, sizeof body, "{\"status\":\"%s\",\"broker\":\"%s\"%s",
+             up ? "ok" : "degraded", up ? "up" : "down", leader ? "," : "}");
+    if (leader != 0) /* a replicated broker: the member it uses */
+        snprintf(body + strlen(body), sizeof body - strlen(body),
+                 "\"leader\":%llu}", (unsigned long long)leader);
     mg_printf(mg,
               "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
               "Cache-Control: no-store\r\nContent-Length: %zu\r\n"

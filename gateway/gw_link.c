@@ -18,6 +18,7 @@
 
 #define POLL_TIMEOUT_MS 2000 /* the broker answers within 500 ms when alive */
 #define BATCH_MAX (4u << 20)
+#define MEMBERS_MAX 9 /* replicated broker: URLs in events_url/fanout_url */
 
 atomic_ullong gwlink_resyncs;
 atomic_ullong gwlink_gateways;
@@ -34,8 +35,13 @@ static size_t nstats;
 static struct {
     const config *cfg;
     uint64_t instance;
-    nng_socket push;
-    nng_socket req;
+    /* One pair per broker URL (several: a replicated broker group, in the
+     * order of its members); `cur` is the one in use, changed by the
+     * poller only: to the leader a member names, or to the next one. */
+    nng_socket push[MEMBERS_MAX];
+    nng_socket req[MEMBERS_MAX];
+    size_t nmembers;
+    atomic_size_t cur;
     atomic_bool up;
     atomic_bool stop;
     pthread_mutex_t lock; /* guards batch, batch_epoch, registering */
@@ -59,6 +65,11 @@ static struct {
 bool gwlink_up(void)
 {
     return atomic_load(&broker_link.up);
+}
+
+uint64_t gwlink_leader(void)
+{
+    return broker_link.nmembers > 1 ? atomic_load(&broker_link.cur) + 1 : 0;
 }
 
 /* What is being queued (link_queue). */
@@ -196,7 +207,7 @@ static bool send_batch(const wbuf *records, uint64_t epoch)
               nng_msg_append(m, w.data, w.len) == 0 &&
               nng_msg_append(m, records->data, records->len) == 0;
     wbuf_free(&w);
-    if (ok && nng_sendmsg(broker_link.push, m, 0) == 0)
+    if (ok && nng_sendmsg(broker_link.push[atomic_load(&broker_link.cur)], m, 0) == 0)
         return true;
     if (m != NULL)
         nng_msg_free(m);
@@ -406,8 +417,28 @@ static void apply_reply(nng_msg *m)
     enum wire_kind kind;
     rbuf_init(&r, nng_msg_body(m), nng_msg_len(m));
     if (rbuf_header(&r, &kind) != RC_OK ||
-        (kind != WIRE_FANOUT && kind != WIRE_RESET))
+        (kind != WIRE_FANOUT && kind != WIRE_RESET &&
+         kind != WIRE_NOTLEADER))
         goto bad;
+    if (kind == WIRE_NOTLEADER) {
+        /* A replicated broker's member that does not lead: go to the one
+         * it names, or try the next (an election is under way). */
+        uint64_t leader = rbuf_u64(&r);
+        size_t n = broker_link.nmembers, cur = atomic_load(&broker_link.cur);
+        size_t next = leader >= 1 && leader <= n && !r.failed
+                          ? (size_t)(leader - 1)
+                          : (cur + 1) % n;
+        if (atomic_exchange(&broker_link.up, false))
+            LOG(LOG_WARN, "event=broker_down reason=not_leader member=%zu",
+                cur + 1);
+        if (next != cur)
+            LOG(LOG_INFO, "event=broker_member member=%zu", next + 1);
+        atomic_store(&broker_link.cur, next);
+        request_fail_epoch(0); /* no answer will come from this member */
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
     uint64_t epoch = rbuf_u64(&r);
     uint64_t first = rbuf_u64(&r);
     uint64_t last = rbuf_u64(&r);
@@ -470,12 +501,12 @@ static void *poller_main(void *arg)
         wbuf_u64(&w, broker_link.instance);
         wbuf_u64(&w, atomic_load(&broker_link.epoch));
         wbuf_u64(&w, broker_link.acked);
-        int err = w.failed ? NNG_ENOMEM
-                           : nng_send(broker_link.req, w.data, w.len, 0);
+        nng_socket req = broker_link.req[atomic_load(&broker_link.cur)];
+        int err = w.failed ? NNG_ENOMEM : nng_send(req, w.data, w.len, 0);
         wbuf_free(&w);
         nng_msg *m = NULL;
         if (err == 0)
-            err = nng_recvmsg(broker_link.req, &m, 0);
+            err = nng_recvmsg(req, &m, 0);
         if (err == 0) {
             apply_reply(m);
             nng_msg_free(m);
@@ -485,6 +516,10 @@ static void *poller_main(void *arg)
             !atomic_load(&broker_link.stop))
             LOG(LOG_WARN, "event=broker_down error=\"%s\"", nng_strerror(err));
         request_fail_epoch(0); /* no answer will come from it */
+        if (broker_link.nmembers > 1 && err != NNG_ECLOSED) /* try the next */
+            atomic_store(&broker_link.cur,
+                         (atomic_load(&broker_link.cur) + 1) %
+                             broker_link.nmembers);
         if (err != NNG_ECLOSED) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
@@ -508,23 +543,51 @@ static rc dial(nng_socket s, const char *url)
     return RC_OK;
 }
 
+/* Splits a comma-separated URL list into out[0..*n). */
+static rc split_urls(const char *list, char out[][CONFIG_STR_MAX], size_t *n)
+{
+    char copy[CONFIG_STR_MAX];
+    snprintf(copy, sizeof copy, "%s", list);
+    char *save = NULL;
+    *n = 0;
+    for (char *u = strtok_r(copy, ",", &save); u != NULL;
+         u = strtok_r(NULL, ",", &save)) {
+        if (*n == MEMBERS_MAX)
+            return RC_CONFIG;
+        snprintf(out[(*n)++], CONFIG_STR_MAX, "%s", u);
+    }
+    return *n > 0 ? RC_OK : RC_CONFIG;
+}
+
 rc gwlink_start(const config *cfg)
 {
     broker_link.cfg = cfg;
     if (getrandom(&broker_link.instance, sizeof broker_link.instance, 0) !=
         sizeof broker_link.instance)
         broker_link.instance = (uint64_t)time(NULL);
-    if (nng_push0_open(&broker_link.push) != 0 ||
-        nng_req0_open(&broker_link.req) != 0)
-        return RC_IO;
-    nng_socket_set_int(broker_link.push, NNG_OPT_SENDBUF, 1024);
-    nng_socket_set_ms(broker_link.push, NNG_OPT_SENDTIMEO, 1000);
-    nng_socket_set_ms(broker_link.req, NNG_OPT_SENDTIMEO, 1000);
-    nng_socket_set_ms(broker_link.req, NNG_OPT_RECVTIMEO, POLL_TIMEOUT_MS);
-    nng_socket_set_ms(broker_link.req, NNG_OPT_REQ_RESENDTIME, 60000);
-    if (dial(broker_link.push, cfg->events_url) != RC_OK ||
-        dial(broker_link.req, cfg->fanout_url) != RC_OK)
+    static char ev[MEMBERS_MAX][CONFIG_STR_MAX];
+    static char fo[MEMBERS_MAX][CONFIG_STR_MAX];
+    size_t nev, nfo;
+    if (split_urls(cfg->events_url, ev, &nev) != RC_OK ||
+        split_urls(cfg->fanout_url, fo, &nfo) != RC_OK || nev != nfo) {
+        LOG(LOG_ERROR, "event=bad_config reason=\"events_url and fanout_url "
+            "must list as many URLs (1 to %d), in the same order\"",
+            MEMBERS_MAX);
         return RC_CONFIG;
+    }
+    broker_link.nmembers = nev;
+    for (size_t i = 0; i < nev; i++) {
+        nng_socket *push = &broker_link.push[i], *req = &broker_link.req[i];
+        if (nng_push0_open(push) != 0 || nng_req0_open(req) != 0)
+            return RC_IO;
+        nng_socket_set_int(*push, NNG_OPT_SENDBUF, 1024);
+        nng_socket_set_ms(*push, NNG_OPT_SENDTIMEO, 1000);
+        nng_socket_set_ms(*req, NNG_OPT_SENDTIMEO, 1000);
+        nng_socket_set_ms(*req, NNG_OPT_RECVTIMEO, POLL_TIMEOUT_MS);
+        nng_socket_set_ms(*req, NNG_OPT_REQ_RESENDTIME, 60000);
+        if (dial(*push, ev[i]) != RC_OK || dial(*req, fo[i]) != RC_OK)
+            return RC_CONFIG;
+    }
     if (pthread_create(&broker_link.sender, NULL, sender_main, NULL) != 0 ||
         pthread_create(&broker_link.poller, NULL, poller_main, NULL) != 0)
         return RC_INTERNAL;
@@ -547,11 +610,13 @@ void gwlink_stop(void)
     pthread_cond_broadcast(&broker_link.registered);
     pthread_mutex_unlock(&broker_link.lock);
     pthread_join(broker_link.sender, NULL); /* sends what is queued, BYE last */
-    nng_close(broker_link.req);
+    for (size_t i = 0; i < broker_link.nmembers; i++)
+        nng_close(broker_link.req[i]);
     pthread_join(broker_link.poller, NULL);
     /* nng 1.5 does not linger on close: give the queued BYE a moment. */
     struct timespec ts = {0, 200 * 1000000L};
     nanosleep(&ts, NULL);
-    nng_close(broker_link.push);
+    for (size_t i = 0; i < broker_link.nmembers; i++)
+        nng_close(broker_link.push[i]);
     wbuf_free(&broker_link.batch);
 }

@@ -30,6 +30,9 @@ rc gwlink_start(const config *cfg);
 void gwlink_stop(void);
 
 bool gwlink_up(void);
+/* Replicated broker (several URLs): the node id (1-based place in the URL
+ * lists) of the member in use; 0 with one broker. */
+uint64_t gwlink_leader(void);
 
 /* Queues encoded records (borrowed, copied). RC_UNAVAILABLE when the broker
  * is down: nothing was queued. */

@@ -1,0 +1,138 @@
+// raft.test.mjs -- the replicated broker (DESIGN.md "A replicated broker"):
+// three brokers in a Raft group (node_id, peers, raft_dir) and two gateways
+// given every member's URLs, comma-separated:
+//   - a steady stream of messages from a client on one gateway to a client
+//     on the other; the leader is SIGKILLed mid-stream; chat resumes (a
+//     functional bound of 15 s, not a speed figure) and every message the
+//     receiver got before and after is in history with the same seq;
+//   - /healthz names the member a gateway uses ("leader": ID);
+//   - two of three members down: events get `unavailable`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import {
+  startBroker, startGateway, connect, waitFor, sleep, stop, httpGet, freePort, tempDir,
+} from './harness.mjs';
+
+const ROOM = 'replicated';
+
+async function startGroup() {
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const peers = ports.map((p, i) => `${i + 1}=127.0.0.1:${p}`).join(',');
+  const members = [];
+  for (let i = 0; i < 3; i++) {
+    const dir = tempDir('roomcast-raft-');
+    members.push(await startBroker({
+      db: path.join(dir, 'roomcast.db'),
+      events_url: `tcp://127.0.0.1:${await freePort()}`,
+      fanout_url: `tcp://127.0.0.1:${await freePort()}`,
+      node_id: i + 1, peers, raft_dir: path.join(dir, 'raft'), log_level: 'info',
+    }));
+  }
+  const group = {
+    members, gateways: 0,
+    events_url: members.map((m) => m.events_url).join(','),
+    fanout_url: members.map((m) => m.fanout_url).join(','),
+  };
+  return group;
+}
+
+async function healthz(gw) {
+  const r = await httpGet(gw, '/healthz');
+  let body = {};
+  try { body = JSON.parse(r.body); } catch { /* */ }
+  return { status: r.status, body };
+}
+
+/** Sends message i with client id `m<i>` until one is stored (the sender
+ *  sees its own copy), resending on `unavailable` or silence. */
+async function sendStored(c, i, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  const id = `m${i}`;
+  while (Date.now() < deadline) {
+    c.send({ event: 'message', room: ROOM, message: `text ${i}`, id });
+    try {
+      const f = await c.next((f) => f.id === id && (f.event === 'message' || f.event === 'error'), 1500);
+      if (f.event === 'message') return f;
+    } catch { /* no answer: resend by id */ }
+    await sleep(100);
+  }
+  throw new Error(`message ${i} not stored within ${timeoutMs} ms`);
+}
+
+test('replicated broker: SIGKILL the leader mid-stream, chat resumes, nothing delivered is lost or renumbered', { timeout: 120000 }, async () => {
+  const group = await startGroup();
+  const gwA = await startGateway(group, { rate_per_s: 100000 }).catch(async (e) => {
+    throw new Error(`${e.message}\n${group.members.map((m) => m.proc.stderr).join('\n')}`);
+  });
+  const gwB = await startGateway(group, { rate_per_s: 100000 });
+  const h = await healthz(gwA);
+  assert.equal(h.status, 200);
+  assert.ok(h.body.leader >= 1 && h.body.leader <= 3, `healthz names the member in use: ${JSON.stringify(h.body)}`);
+
+  const sender = await connect(gwA, { label: 'sender' });
+  await sender.enter(ROOM, 'Sender', { uid: 'sender' });
+  const receiver = await connect(gwB, { label: 'receiver' });
+  await receiver.enter(ROOM, 'Receiver', { uid: 'receiver' });
+  const delivered = new Map(); // id -> seq, as the receiver saw them
+  receiver.ws.on('message', (data) => {
+    let f;
+    try { f = JSON.parse(data.toString()); } catch { return; }
+    if (f.event !== 'message' || !f.id) return;
+    if (delivered.has(f.id)) assert.equal(delivered.get(f.id), f.seq, `${f.id} delivered twice with two seqs`);
+    delivered.set(f.id, f.seq);
+  });
+
+  let i = 0;
+  for (; i < 30; i++) await sendStored(sender, i);
+  await waitFor(() => delivered.size >= 30, { what: 'the first 30 messages delivered' });
+
+  const leader = (await healthz(gwA)).body.leader;
+  await stop(group.members[leader - 1].proc, 'SIGKILL');
+  const killedAt = Date.now();
+  // The stream goes on: each message is resent by id until it is stored.
+  const first = await sendStored(sender, i++);
+  const resumedMs = Date.now() - killedAt;
+  assert.ok(resumedMs < 15000, `chat resumed after ${resumedMs} ms`);
+  for (; i < 60; i++) await sendStored(sender, i);
+  await waitFor(() => delivered.has(`m${i - 1}`), { what: 'the last message delivered', timeoutMs: 15000 });
+  const h2 = await healthz(gwB);
+  assert.notEqual(h2.body.leader, leader, 'gateway B left the killed member');
+
+  // Every message the receiver got is stored with the same seq, once.
+  const probe = await connect(gwB, { label: 'probe' });
+  await probe.enter(ROOM, 'Probe', { uid: 'probe' });
+  probe.send({ event: 'history', room: ROOM, limit: 200 });
+  const hist = await probe.next('history', 10000);
+  const stored = new Map();
+  for (const m of hist.messages) {
+    assert.ok(!stored.has(m.id), `${m.id} stored twice`);
+    stored.set(m.id, m.seq);
+  }
+  for (const [id, seq] of delivered) assert.equal(stored.get(id), seq, `${id} delivered with seq ${seq}`);
+  for (let k = 0; k < 60; k++) assert.ok(stored.has(`m${k}`), `m${k} stored`);
+  const seqs = hist.messages.map((m) => m.seq);
+  assert.deepEqual(seqs, seqs.map((_, k) => seqs[0] + k), 'seqs gapless');
+  console.log(`# leader ${leader} killed; first message stored again after ${resumedMs} ms (${first.seq}); ${delivered.size} delivered`);
+
+  // Two of three down: unavailable.
+  const next = (await healthz(gwA)).body.leader;
+  await stop(group.members[next - 1].proc, 'SIGKILL');
+  await sleep(500);
+  let refused = null;
+  for (let tries = 0; tries < 20 && !refused; tries++) {
+    sender.send({ event: 'message', room: ROOM, message: 'lonely', id: `x${tries}` });
+    try {
+      const f = await sender.next((f) => f.id === `x${tries}`, 3000);
+      assert.notEqual(f.event, 'message', 'nothing is stored with one member of three');
+      if (f.event === 'error') refused = f;
+    } catch (e) {
+      if (e instanceof assert.AssertionError) throw e;
+    }
+  }
+  assert.ok(refused, 'an event was refused');
+  assert.equal(refused.code, 'unavailable');
+  for (const m of group.members) await stop(m.proc, 'SIGKILL').catch(() => {});
+  await stop(gwA.proc);
+  await stop(gwB.proc);
+});
