@@ -6,7 +6,10 @@
 //     functional bound of 15 s, not a speed figure) and every message the
 //     receiver got before and after is in history with the same seq;
 //   - /healthz names the member a gateway uses ("leader": ID);
-//   - two of three members down: events get `unavailable`.
+//   - two of three members down: events get `unavailable`;
+//   - SIGSTOP instead: the same, then the frozen member is thawed, the new
+//     leader is killed, and the group of the thawed member and the third
+//     serves with every message (the thawed one caught up).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -60,7 +63,10 @@ async function sendStored(c, i, timeoutMs = 20000) {
   throw new Error(`message ${i} not stored within ${timeoutMs} ms`);
 }
 
-test('replicated broker: SIGKILL the leader mid-stream, chat resumes, nothing delivered is lost or renumbered', { timeout: 120000 }, async () => {
+/** 3 members, 2 gateways, a stream from a client on one to a client on the
+ *  other; the leader gets `signal` mid-stream. Returns what later checks
+ *  need. */
+async function failover(signal) {
   const group = await startGroup();
   const gwA = await startGateway(group, { rate_per_s: 100000 }).catch(async (e) => {
     throw new Error(`${e.message}\n${group.members.map((m) => m.proc.stderr).join('\n')}`);
@@ -88,19 +94,27 @@ test('replicated broker: SIGKILL the leader mid-stream, chat resumes, nothing de
   await waitFor(() => delivered.size >= 30, { what: 'the first 30 messages delivered' });
 
   const leader = (await healthz(gwA)).body.leader;
-  await stop(group.members[leader - 1].proc, 'SIGKILL');
-  const killedAt = Date.now();
+  const victim = group.members[leader - 1];
+  if (signal === 'SIGKILL') await stop(victim.proc, 'SIGKILL');
+  else process.kill(victim.proc.pid, signal);
+  const signalledAt = Date.now();
   // The stream goes on: each message is resent by id until it is stored.
   const first = await sendStored(sender, i++);
-  const resumedMs = Date.now() - killedAt;
+  const resumedMs = Date.now() - signalledAt;
   assert.ok(resumedMs < 15000, `chat resumed after ${resumedMs} ms`);
   for (; i < 60; i++) await sendStored(sender, i);
   await waitFor(() => delivered.has(`m${i - 1}`), { what: 'the last message delivered', timeoutMs: 15000 });
   const h2 = await healthz(gwB);
-  assert.notEqual(h2.body.leader, leader, 'gateway B left the killed member');
+  assert.notEqual(h2.body.leader, leader, 'gateway B left the member that was signalled');
+  await checkHistory(gwB, delivered, i);
+  console.log(`# ${signal}: leader ${leader}; first message stored again after ${resumedMs} ms (seq ${first.seq}); ${delivered.size} delivered`);
+  return { group, gwA, gwB, sender, delivered, leader, next: i };
+}
 
-  // Every message the receiver got is stored with the same seq, once.
-  const probe = await connect(gwB, { label: 'probe' });
+/** Every message the receiver got is stored with the same seq, once;
+ *  m0..m<count-1> are all stored; seqs are gapless. */
+async function checkHistory(gw, delivered, count) {
+  const probe = await connect(gw, { label: 'probe' });
   await probe.enter(ROOM, 'Probe', { uid: 'probe' });
   probe.send({ event: 'history', room: ROOM, limit: 200 });
   const hist = await probe.next('history', 10000);
@@ -110,14 +124,27 @@ test('replicated broker: SIGKILL the leader mid-stream, chat resumes, nothing de
     stored.set(m.id, m.seq);
   }
   for (const [id, seq] of delivered) assert.equal(stored.get(id), seq, `${id} delivered with seq ${seq}`);
-  for (let k = 0; k < 60; k++) assert.ok(stored.has(`m${k}`), `m${k} stored`);
+  for (let k = 0; k < count; k++) assert.ok(stored.has(`m${k}`), `m${k} stored`);
   const seqs = hist.messages.map((m) => m.seq);
   assert.deepEqual(seqs, seqs.map((_, k) => seqs[0] + k), 'seqs gapless');
-  console.log(`# leader ${leader} killed; first message stored again after ${resumedMs} ms (${first.seq}); ${delivered.size} delivered`);
+  probe.close();
+}
 
+async function stopAll(r) {
+  for (const m of r.group.members) {
+    try { process.kill(m.proc.pid, 'SIGCONT'); } catch { /* gone */ }
+    await stop(m.proc, 'SIGKILL').catch(() => {});
+  }
+  await stop(r.gwA.proc);
+  await stop(r.gwB.proc);
+}
+
+test('replicated broker: SIGKILL the leader mid-stream, chat resumes, nothing delivered is lost or renumbered; two of three down: unavailable', { timeout: 120000 }, async () => {
+  const r = await failover('SIGKILL');
+  const { sender, gwA } = r;
   // Two of three down: unavailable.
   const next = (await healthz(gwA)).body.leader;
-  await stop(group.members[next - 1].proc, 'SIGKILL');
+  await stop(r.group.members[next - 1].proc, 'SIGKILL');
   await sleep(500);
   let refused = null;
   for (let tries = 0; tries < 20 && !refused; tries++) {
@@ -132,7 +159,23 @@ test('replicated broker: SIGKILL the leader mid-stream, chat resumes, nothing de
   }
   assert.ok(refused, 'an event was refused');
   assert.equal(refused.code, 'unavailable');
-  for (const m of group.members) await stop(m.proc, 'SIGKILL').catch(() => {});
-  await stop(gwA.proc);
-  await stop(gwB.proc);
+  await stopAll(r);
+});
+
+test('replicated broker: SIGSTOP the leader mid-stream, chat resumes; it comes back, catches up, and serves once the new leader is killed', { timeout: 120000 }, async () => {
+  const r = await failover('SIGSTOP');
+  const { sender, gwB, delivered } = r;
+  const frozen = r.group.members[r.leader - 1];
+  process.kill(frozen.proc.pid, 'SIGCONT');
+  await sleep(2000); // it learns the new term and catches up from the log
+  const current = (await healthz(r.gwA)).body.leader;
+  assert.notEqual(current, r.leader);
+  await stop(r.group.members[current - 1].proc, 'SIGKILL');
+  // Now the group is the thawed member and the third: both must hold
+  // everything, whichever leads.
+  let i = r.next;
+  for (const end = i + 10; i < end; i++) await sendStored(sender, i);
+  await waitFor(() => delivered.has(`m${i - 1}`), { what: 'the last message delivered', timeoutMs: 15000 });
+  await checkHistory(gwB, delivered, i);
+  await stopAll(r);
 });
