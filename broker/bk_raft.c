@@ -429,6 +429,9 @@ rc bkraft_open(const config *cfg, store *st, bkraft **out)
     if (res == RC_OK &&
         (sqlite3_open(cfg->db, &r->db) != SQLITE_OK ||
          sqlite3_busy_timeout(r->db, 5000) != SQLITE_OK ||
+         /* as bk_store.c: a deleted message's text is erased, not hidden */
+         sqlite3_exec(r->db, "PRAGMA secure_delete=ON", NULL, NULL,
+                      NULL) != SQLITE_OK ||
          !db_load_applied(r))) {
         LOG(LOG_ERROR, "event=raft_db_failed error=\"%s\"",
             sqlite3_errmsg(r->db));
