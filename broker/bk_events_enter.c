@@ -27,22 +27,24 @@ typedef struct replay_ctx {
 
 static void replay_row(void *arg, const stored_msg *m)
 {
-    replay_ctx *rc_ = arg;
-    wbuf_reset(&rc_->buf);
+    replay_ctx *replaying = arg;
+    wbuf_reset(&replaying->buf);
     /* Binary messages replay as binary WebSocket messages, in seq order
      * among the text ones. */
     bool bin = render_is_binary(m);
     if (bin)
-        render_binary(&rc_->buf, m, true);
+        render_binary(&replaying->buf, m, true);
     else
-        render_message(&rc_->buf, m, true);
-    if (rc_->to_conn != NULL)
+        render_message(&replaying->buf, m, true);
+    if (replaying->to_conn != NULL)
         (bin ? link_out_conn_binary : link_out_conn)(
-            rc_->to_conn->gw, rc_->to_conn->id, rc_->buf.data, rc_->buf.len);
+            replaying->to_conn->gw, replaying->to_conn->id,
+            replaying->buf.data, replaying->buf.len);
     else
         (bin ? link_out_room_binary : link_out_room)(
-            rc_->to_gw, m->room, 0, m->seq, rc_->buf.data, rc_->buf.len);
-    rc_->rows++;
+            replaying->to_gw, m->room, 0, m->seq, replaying->buf.data,
+            replaying->buf.len);
+    replaying->rows++;
 }
 
 /* Replays rm's messages after `from`, at most offline_max of the newest.

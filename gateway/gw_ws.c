@@ -1,4 +1,10 @@
-/* gw_ws.c -- see gw_ws.h. */
+/* gw_ws.c -- civetweb's /ws callbacks; see gw_ws.h.
+ *
+ * The checks before an upgrade (origin, capacity, per-address limit), a
+ * connection's start (welcome, EV_OPEN) and end (EV_CLOSE), frames in,
+ * and the housekeeping of every connection (pings, timeouts). What a
+ * client's message means is gw_ws_events.c's. Threads: the connection's
+ * civetweb worker; ws_housekeeping on the housekeeping thread. */
 #include "gw_ws.h"
 
 #include <stdio.h>
