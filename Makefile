@@ -54,7 +54,7 @@ bin/roomcast-backup: $(call obj,rel,broker/backup_main.c $(COMMON_SRC))
 
 # Unit tests: one binary per tests/unit/test_*.c, under ASan and UBSan, linked
 # with common/ and the broker's modules (and the gateway's pure modules).
-GW_UNIT_SRC := $(filter-out gateway/gw_main.c,$(wildcard gateway/gw_frame.c gateway/gw_rate.c gateway/gw_binary.c gateway/gw_request.c gateway/gw_b64.c))
+GW_UNIT_SRC := $(filter-out gateway/gw_main.c,$(wildcard gateway/gw_frame.c gateway/gw_rate.c gateway/gw_binary.c gateway/gw_request.c gateway/gw_b64.c gateway/gw_records.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,build/san/tests/unit/%,$(UNIT_SRC))
 build/san/tests/unit/%: $(call obj,san,tests/unit/%.c $(COMMON_SRC) $(BK_LIB_SRC) $(GW_UNIT_SRC))
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS_BK) $(LDLIBS_GW)

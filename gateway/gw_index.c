@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_records.h"
 #include "invariant.h"
 #include "log.h"
 #include "map.h"
@@ -265,25 +266,16 @@ void index_register_all(void (*queue)(const wbuf *w, void *arg), void *arg)
         bool gone = c->gone; /* its EV_CLOSE follows index_remove */
         bool authed = !gone && c->token != NULL && atomic_load(&c->authed);
         if (!gone) {
-            wbuf_u8(&w, EV_OPEN);
-            wbuf_u64(&w, c->id);
-            wbuf_cstr(&w, c->uid);
+            record_open(&w, c->id, c->uid);
         }
         if (authed) {
-            wbuf_u8(&w, EV_AUTH);
-            wbuf_u64(&w, c->id);
-            wbuf_cstr(&w, c->token);
-            wbuf_u8(&w, 1); /* quiet: the client already has its `auth` */
-            wbuf_cstr(&w, "");
+            /* quiet: the client already has its `auth` */
+            record_auth(&w, c->id, c->token, strlen(c->token), true, "");
         }
         pthread_mutex_unlock(&c->lock);
         for (membership *m = gone ? NULL : c->rooms; m != NULL; m = m->next) {
-            wbuf_u8(&w, EV_RESUME);
-            wbuf_u64(&w, c->id);
-            wbuf_cstr(&w, m->room->name);
-            wbuf_cstr(&w, m->uid);
-            wbuf_cstr(&w, m->name);
-            wbuf_i64(&w, (int64_t)m->room->last_seq);
+            record_resume(&w, c->id, m->room->name, m->uid, m->name,
+                          (int64_t)m->room->last_seq);
         }
     }
     /* Queued before the lock is released: see gw_index.h. */

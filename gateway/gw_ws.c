@@ -18,6 +18,7 @@
 #include "gw_conn.h"
 #include "gw_index.h"
 #include "gw_link.h"
+#include "gw_records.h"
 #include "gw_ws_impl.h"
 #include "json.h"
 #include "jsonw.h"
@@ -179,9 +180,7 @@ static void ws_ready(struct mg_connection *mg, void *cbdata)
     mg_set_user_connection_data(mg, c);
     send_welcome(c);
     wbuf w = {0};
-    wbuf_u8(&w, EV_OPEN);
-    wbuf_u64(&w, c->id);
-    wbuf_cstr(&w, c->uid);
+    record_open(&w, c->id, c->uid);
     if (!w.failed)
         gwlink_send_conn(&w);
     wbuf_free(&w);
@@ -277,8 +276,7 @@ static void ws_close(const struct mg_connection *cmg, void *cbdata)
      * online for good. */
     index_remove(c); /* drops the table's reference: c may be freed */
     wbuf w = {0};
-    wbuf_u8(&w, EV_CLOSE);
-    wbuf_u64(&w, id);
+    record_close(&w, id);
     if (!w.failed)
         gwlink_send_conn(&w);
     wbuf_free(&w);

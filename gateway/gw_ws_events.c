@@ -16,6 +16,7 @@
 #include "gw_binary.h"
 #include "gw_conn.h"
 #include "gw_link.h"
+#include "gw_records.h"
 #include "gw_rate.h"
 #include "gw_ws_impl.h"
 #include "json.h"
@@ -147,14 +148,9 @@ static void on_enter(request *q)
         return;
     }
     wbuf w = {0};
-    wbuf_u8(&w, EV_ENTER);
-    wbuf_u64(&w, q->c->id);
-    wbuf_cstr(&w, room);
     /* jwt: the broker takes the uid from the token; a given one must match */
-    wbuf_cstr(&w, has_uid || !ws_state.jwt ? uid : "");
-    wbuf_str(&w, name, name_len);
-    wbuf_i64(&w, has_since ? since : -1);
-    wbuf_cstr(&w, q->id);
+    record_enter(&w, q->c->id, room, has_uid || !ws_state.jwt ? uid : "",
+                 name, name_len, has_since ? since : -1, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -184,11 +180,7 @@ static void on_message(request *q)
         return;
     }
     wbuf w = {0};
-    wbuf_u8(&w, EV_MESSAGE);
-    wbuf_u64(&w, q->c->id);
-    wbuf_cstr(&w, room);
-    wbuf_str(&w, text, len);
-    wbuf_str(&w, id, id_len);
+    record_message(&w, q->c->id, room, text, len, id, id_len);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -199,10 +191,7 @@ static void on_room_only(request *q, enum wire_event type)
     if (room == NULL)
         return;
     wbuf w = {0};
-    wbuf_u8(&w, (uint8_t)type);
-    wbuf_u64(&w, q->c->id);
-    wbuf_cstr(&w, room);
-    wbuf_cstr(&w, q->id);
+    record_room(&w, type, q->c->id, room, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -228,12 +217,8 @@ static void on_history(request *q)
         return;
     }
     wbuf w = {0};
-    wbuf_u8(&w, EV_HISTORY);
-    wbuf_u64(&w, q->c->id);
-    wbuf_cstr(&w, room);
-    wbuf_i64(&w, has_before ? before : -1);
-    wbuf_i64(&w, limit > HISTORY_MAX ? HISTORY_MAX : limit);
-    wbuf_cstr(&w, q->id);
+    record_history(&w, q->c->id, room, has_before ? before : -1,
+                   limit > HISTORY_MAX ? HISTORY_MAX : limit, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -250,11 +235,7 @@ static void on_delete(request *q)
         return;
     }
     wbuf w = {0};
-    wbuf_u8(&w, EV_DELETE);
-    wbuf_u64(&w, q->c->id);
-    wbuf_cstr(&w, room);
-    wbuf_u64(&w, (uint64_t)seq);
-    wbuf_cstr(&w, q->id);
+    record_delete(&w, q->c->id, room, (uint64_t)seq, q->id);
     forward(q->c, &w, q->id);
     wbuf_free(&w);
 }
@@ -266,11 +247,7 @@ void send_auth(conn *c, const char *token, size_t len, const char *id)
     c->token = strndup(token, len);
     pthread_mutex_unlock(&c->lock);
     wbuf w = {0};
-    wbuf_u8(&w, EV_AUTH);
-    wbuf_u64(&w, c->id);
-    wbuf_str(&w, token, len);
-    wbuf_u8(&w, 0);
-    wbuf_cstr(&w, id);
+    record_auth(&w, c->id, token, len, false, id);
     forward(c, &w, id);
     wbuf_free(&w);
 }
