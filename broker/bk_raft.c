@@ -8,7 +8,7 @@
  * ahead of what a majority holds. The price is a second write of each row
  * on the leader.
  *
- * Snapshots: every SNAPSHOT_THRESHOLD entries the Raft thread serializes
+ * Snapshots: every raft_snapshot_rounds entries the Raft thread serializes
  * the whole database into memory (libraft keeps snapshots in memory while
  * it writes or sends them), so the database must fit a few times over in
  * memory; restore copies a received image into the database with SQLite's
@@ -33,8 +33,7 @@
 
 #define REPLICATE_WAIT_MS 5000 /* a round waits at most this for a majority */
 #define TICK_MS 50
-#define SNAPSHOT_THRESHOLD 4096 /* entries (rounds) between snapshots */
-#define SNAPSHOT_TRAILING 1024  /* entries kept after a snapshot */
+#define SNAPSHOT_TRAILING_MAX 1024 /* entries kept after a snapshot */
 #define ENTRY_MAGIC 0x31434352u /* "RCC1": a round's changeset */
 #define ENTRY_HEADER 8
 
@@ -75,8 +74,10 @@ struct bkraft {
     uint64_t done_gen; /* the newest finished one, and how */
     int done_status;
     bkraft_state st;
-    /* Main thread only: the term it serves as leader in; 0 when not. */
+    /* Main thread only: the term it serves as leader in; 0 when not; the
+     * names of the lag figures (link_stat_set keeps the pointer). */
     uint64_t main_term;
+    char lag_name[BKRAFT_LAG_MAX][48];
 };
 
 static void finish(bkraft *r, uint64_t gen, int status)
@@ -125,12 +126,17 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     *result = NULL;
     /* libraft sets last_applied after apply returns. */
     uint64_t index = r->raft.last_applied + 1;
-    uint32_t magic = 0;
-    if (buf->len >= ENTRY_HEADER)
+    uint32_t magic = 0, clen = 0;
+    if (buf->len >= ENTRY_HEADER) {
         memcpy(&magic, buf->base, sizeof magic);
-    if (magic != ENTRY_MAGIC) {
-        LOG(LOG_ERROR, "event=raft_bad_entry index=%llu",
-            (unsigned long long)index);
+        memcpy(&clen, (char *)buf->base + 4, sizeof clen);
+    }
+    /* clen 0: an entry written before entries were padded */
+    size_t changes_len = clen != 0 ? clen : buf->len - ENTRY_HEADER;
+    if (magic != ENTRY_MAGIC || changes_len > buf->len - ENTRY_HEADER) {
+        LOG(LOG_ERROR, "event=raft_bad_entry index=%llu len=%zu magic=%08x "
+            "applied=%llu", (unsigned long long)index, buf->len, magic,
+            (unsigned long long)r->db_applied);
         return 0;
     }
     if (index <= r->db_applied)
@@ -139,7 +145,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO raft_applied(id,idx) "
              "VALUES(1,%llu)", (unsigned long long)index);
     if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3changeset_apply(r->db, (int)(buf->len - ENTRY_HEADER),
+        sqlite3changeset_apply(r->db, (int)changes_len,
                                (char *)buf->base + ENTRY_HEADER, NULL,
                                on_conflict, NULL) != SQLITE_OK ||
         sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
@@ -249,7 +255,26 @@ static void on_tick(uv_timer_t *t)
     raft_id lid = 0;
     const char *laddr = NULL;
     raft_leader(&r->raft, &lid, &laddr);
+    /* Per-follower lag, read here because only the Raft thread may touch
+     * the leader's progress array (indexed like configuration.servers). */
+    unsigned nlag = 0;
+    uint64_t lag_id[BKRAFT_LAG_MAX], lag[BKRAFT_LAG_MAX];
+    if (state == RAFT_LEADER && r->raft.leader_state.progress != NULL) {
+        raft_index last = raft_last_index(&r->raft);
+        for (unsigned i = 0; i < r->raft.configuration.n &&
+                             nlag < BKRAFT_LAG_MAX; i++) {
+            raft_id sid = r->raft.configuration.servers[i].id;
+            if (sid == r->id)
+                continue;
+            raft_index m = r->raft.leader_state.progress[i].match_index;
+            lag_id[nlag] = sid;
+            lag[nlag++] = m < last ? last - m : 0;
+        }
+    }
     pthread_mutex_lock(&r->lock);
+    r->st.nlag = nlag;
+    memcpy(r->st.lag_id, lag_id, nlag * sizeof *lag_id);
+    memcpy(r->st.lag, lag, nlag * sizeof *lag);
     r->st.leading = leading;
     r->st.term = term;
     r->st.leader = lid;
@@ -338,20 +363,28 @@ static void *raft_thread(void *arg)
 static rc replicate(void *arg, const void *changes, size_t len)
 {
     bkraft *r = arg;
-    unsigned char *buf = raft_malloc(len + ENTRY_HEADER);
+    /* Padded to 8 bytes, with the changeset's own length in the header:
+     * libraft's batches of several entries (a follower catching up, a
+     * restart reading its segments) decode an entry whose length is not a
+     * multiple of 8 from the wrong offset. */
+    if (len > UINT32_MAX - 2 * ENTRY_HEADER)
+        return RC_NOMEM;
+    size_t total = (len + ENTRY_HEADER + 7) & ~(size_t)7;
+    unsigned char *buf = raft_malloc(total);
     if (buf == NULL)
         return RC_NOMEM;
-    uint32_t magic = ENTRY_MAGIC, zero = 0;
+    uint32_t magic = ENTRY_MAGIC, clen = (uint32_t)len;
     memcpy(buf, &magic, 4);
-    memcpy(buf + 4, &zero, 4);
+    memcpy(buf + 4, &clen, 4);
     memcpy(buf + ENTRY_HEADER, changes, len);
+    memset(buf + ENTRY_HEADER + len, 0, total - ENTRY_HEADER - len);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += REPLICATE_WAIT_MS / 1000;
     pthread_mutex_lock(&r->lock);
     raft_free(r->req_buf); /* none: one round at a time */
     r->req_buf = buf;
-    r->req_len = len + ENTRY_HEADER;
+    r->req_len = total;
     uint64_t gen = ++r->req_gen;
     pthread_mutex_unlock(&r->lock);
     uv_async_send(&r->wake);
@@ -459,8 +492,11 @@ rc bkraft_open(const config *cfg, store *st, bkraft **out)
         raft_set_election_timeout(&r->raft, 1000);
         raft_set_heartbeat_timeout(&r->raft, 100);
         raft_set_pre_vote(&r->raft, true);
-        raft_set_snapshot_threshold(&r->raft, SNAPSHOT_THRESHOLD);
-        raft_set_snapshot_trailing(&r->raft, SNAPSHOT_TRAILING);
+        unsigned rounds = (unsigned)cfg->raft_snapshot_rounds;
+        raft_set_snapshot_threshold(&r->raft, rounds);
+        raft_set_snapshot_trailing(&r->raft, rounds / 4 < SNAPSHOT_TRAILING_MAX
+                                                 ? rounds / 4
+                                                 : SNAPSHOT_TRAILING_MAX);
     }
     if (res == RC_OK && (rv = raft_start(&r->raft)) != 0)
         res = RC_IO;
@@ -523,6 +559,12 @@ bool bkraft_round(bkraft *r, bk_link *l, rooms *rm)
     link_stat_set(l, "broker_raft_term", STAT_GAUGE, s.term);
     link_stat_set(l, "broker_raft_commit_index", STAT_GAUGE, s.commit);
     link_stat_set(l, "broker_raft_applied_index", STAT_GAUGE, s.applied);
+    for (unsigned i = 0; i < s.nlag; i++) {
+        snprintf(r->lag_name[i], sizeof r->lag_name[i],
+                 "broker_raft_follower_lag_%llu",
+                 (unsigned long long)s.lag_id[i]);
+        link_stat_set(l, r->lag_name[i], STAT_GAUGE, s.lag[i]);
+    }
     if (s.leading && s.term == r->main_term)
         return true;
     if (s.leading) {

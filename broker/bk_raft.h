@@ -28,12 +28,19 @@
 
 typedef struct bkraft bkraft;
 
+#define BKRAFT_LAG_MAX 8 /* followers whose lag is shown on /metrics */
+
 typedef struct bkraft_state {
     bool leading;     /* leader, and every earlier entry is applied here */
     uint64_t term;    /* the term it leads in (when leading), else the last */
     uint64_t leader;  /* the leader's node id as this member knows it; 0 */
     uint64_t commit;  /* commit index */
     uint64_t applied; /* last entry written to this member's database */
+    /* When leading: each other member's id and how many entries its match
+     * index is behind the leader's last index. */
+    unsigned nlag;
+    uint64_t lag_id[BKRAFT_LAG_MAX];
+    uint64_t lag[BKRAFT_LAG_MAX];
 } bkraft_state;
 
 /* Starts the member: opens raft_dir (bootstrapping the group from `peers`
@@ -49,7 +56,8 @@ void bkraft_status(bkraft *r, bkraft_state *s);
  * their connections again. Otherwise it runs a follower's round (waits a
  * little, link_refuse_all) and returns false. Sets the figures
  * broker_raft_leader, broker_raft_term, broker_raft_commit_index and
- * broker_raft_applied_index either way. */
+ * broker_raft_applied_index either way, and on the leader
+ * broker_raft_follower_lag_N for each other member N. */
 bool bkraft_round(bkraft *r, bk_link *l, rooms *rm);
 
 #endif

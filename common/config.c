@@ -101,6 +101,8 @@ static const config_key CONFIG_KEYS[] = {
         "replicated broker: comma-separated ID=HOST:PORT Raft addresses"),
     STR(raft_dir, CONFIG_BROKER, 1, "var/raft",
         "replicated broker: this member's Raft log and snapshots"),
+    INT(raft_snapshot_rounds, CONFIG_BROKER, 8, 1000000000L, "4096",
+        "replicated broker: rounds (Raft entries) between snapshots"),
     /* gateway */
     STR(listen, CONFIG_GATEWAY, 1, "8080",
         "civetweb listening_ports, e.g. 127.0.0.1:9001"),

@@ -45,6 +45,7 @@ typedef struct config {
     long node_id;                /* replicated broker: member id; 0: off */
     char peers[CONFIG_STR_MAX];  /* ID=HOST:PORT,... every member's Raft address */
     char raft_dir[CONFIG_STR_MAX]; /* this member's Raft log and snapshots */
+    long raft_snapshot_rounds;   /* Raft entries between snapshots */
     char webhook_url[CONFIG_STR_MAX];    /* http(s):// URL; empty: off */
     char webhook_secret[CONFIG_STR_MAX]; /* HMAC-SHA256 key of the bodies */
     char webhook_events[CONFIG_STR_MAX]; /* comma-separated kinds sent */

@@ -9,17 +9,24 @@
 //   - two of three members down: events get `unavailable`;
 //   - SIGSTOP instead: the same, then the frozen member is thawed, the new
 //     leader is killed, and the group of the thawed member and the third
-//     serves with every message (the thawed one caught up).
+//     serves with every message (the thawed one caught up);
+//   - a follower is killed, the others take snapshots (raft_snapshot_rounds
+//     lowered), its db and raft_dir are deleted, it restarts, installs a
+//     snapshot, catches up (its broker_raft_follower_lag_N on the leader's
+//     /metrics goes from behind to 0) and later serves as leader with every
+//     message and the same seqs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
-  startBroker, startGateway, connect, waitFor, sleep, stop, httpGet, freePort, tempDir,
+  startBroker, restartBroker, startGateway, connect, waitFor, sleep, stop, httpGet, freePort,
+  tempDir, getMetrics, metric,
 } from './harness.mjs';
 
 const ROOM = 'replicated';
 
-async function startGroup() {
+async function startGroup(extra = {}) {
   const ports = [await freePort(), await freePort(), await freePort()];
   const peers = ports.map((p, i) => `${i + 1}=127.0.0.1:${p}`).join(',');
   const members = [];
@@ -29,7 +36,7 @@ async function startGroup() {
       db: path.join(dir, 'roomcast.db'),
       events_url: `tcp://127.0.0.1:${await freePort()}`,
       fanout_url: `tcp://127.0.0.1:${await freePort()}`,
-      node_id: i + 1, peers, raft_dir: path.join(dir, 'raft'), log_level: 'info',
+      node_id: i + 1, peers, raft_dir: path.join(dir, 'raft'), log_level: 'info', ...extra,
     }));
   }
   const group = {
@@ -178,4 +185,71 @@ test('replicated broker: SIGSTOP the leader mid-stream, chat resumes; it comes b
   await waitFor(() => delivered.has(`m${i - 1}`), { what: 'the last message delivered', timeoutMs: 15000 });
   await checkHistory(gwB, delivered, i);
   await stopAll(r);
+});
+
+test('replicated broker: a member that lost its db and raft_dir rejoins, installs a snapshot, catches up and later leads with every message', { timeout: 180000 }, async () => {
+  const group = await startGroup({ raft_snapshot_rounds: 16 });
+  const gwA = await startGateway(group, { rate_per_s: 100000 });
+  const gwB = await startGateway(group, { rate_per_s: 100000 });
+  const r = { group, gwA, gwB };
+  try {
+    const sender = await connect(gwA, { label: 'sender' });
+    await sender.enter(ROOM, 'Sender', { uid: 'sender' });
+    const receiver = await connect(gwB, { label: 'receiver' });
+    await receiver.enter(ROOM, 'Receiver', { uid: 'receiver' });
+    const delivered = new Map();
+    receiver.ws.on('message', (data) => {
+      let f;
+      try { f = JSON.parse(data.toString()); } catch { return; }
+      if (f.event !== 'message' || !f.id) return;
+      if (delivered.has(f.id)) assert.equal(delivered.get(f.id), f.seq, `${f.id} delivered twice with two seqs`);
+      delivered.set(f.id, f.seq);
+    });
+    let i = 0;
+    for (; i < 10; i++) await sendStored(sender, i);
+    const leader = (await healthz(gwA)).body.leader;
+    const lostId = leader === 3 ? 1 : 3;
+    const lost = group.members[lostId - 1];
+    const lagName = `roomcast_broker_raft_follower_lag_${lostId}`;
+    await waitFor(async () => metric((await getMetrics(gwA)).metrics, lagName) === 0,
+      { what: `${lagName} 0 while it is up` });
+    await stop(lost.proc, 'SIGKILL');
+    // One round per message sent one at a time: far more rounds than a
+    // snapshot's 16 plus the 4 entries kept after it.
+    for (; i < 80; i++) await sendStored(sender, i);
+    const snapshots = group.members.filter((m) => m !== lost && /event=raft_snapshot /.test(m.proc.stderr));
+    assert.ok(snapshots.length >= 1, 'the live members took snapshots');
+    const behind = metric((await getMetrics(gwA)).metrics, lagName);
+    assert.ok(behind >= 60, `${lagName} shows the dead member behind: ${behind}`);
+    // It loses everything, and comes back.
+    for (const f of [lost.db, `${lost.db}-wal`, `${lost.db}-shm`]) fs.rmSync(f, { force: true });
+    fs.rmSync(lost.overrides.raft_dir, { recursive: true, force: true });
+    await restartBroker(lost);
+    await waitFor(() => /event=raft_restored /.test(lost.proc.stderr),
+      { what: 'the wiped member installs a snapshot', timeoutMs: 20000 });
+    await waitFor(async () => metric((await getMetrics(gwA)).metrics, lagName) === 0,
+      { what: `${lagName} back to 0`, timeoutMs: 20000 });
+    for (; i < 85; i++) await sendStored(sender, i);
+    // Kill the others one at a time (bringing the previous one back from its
+    // own files) until the wiped member leads.
+    let down = null;
+    for (let turn = 0; turn < 10; turn++) {
+      const cur = (await healthz(gwA)).body.leader;
+      if (cur === lostId) break;
+      const victim = group.members[cur - 1];
+      await stop(victim.proc, 'SIGKILL');
+      if (down) await restartBroker(down);
+      down = victim;
+      for (const end = i + 3; i < end; i++) await sendStored(sender, i);
+      await waitFor(async () => (await healthz(gwA)).body.leader !== cur, { what: 'gateway A follows the new leader', timeoutMs: 15000 });
+    }
+    assert.equal((await healthz(gwA)).body.leader, lostId, 'the wiped member leads');
+    assert.equal((await healthz(gwB)).body.leader, lostId, 'gateway B uses it too');
+    for (const end = i + 5; i < end; i++) await sendStored(sender, i);
+    await waitFor(() => delivered.has(`m${i - 1}`), { what: 'the last message delivered', timeoutMs: 15000 });
+    await checkHistory(gwB, delivered, i);
+    console.log(`# member ${lostId} wiped and restored from a snapshot; leads with ${i} messages, ${delivered.size} delivered`);
+  } finally {
+    await stopAll(r);
+  }
 });
