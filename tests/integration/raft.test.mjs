@@ -1,4 +1,4 @@
-// raft.test.mjs -- the replicated broker (DESIGN.md "A replicated broker"):
+// raft.test.mjs -- the replicated broker (README "A replicated broker"):
 // three brokers in a Raft group (node_id, peers, raft_dir) and two gateways
 // given every member's URLs, comma-separated:
 //   - a steady stream of messages from a client on one gateway to a client
