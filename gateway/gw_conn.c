@@ -271,7 +271,8 @@ static outframe *close_frame(uint16_t code, const char *reason)
         size_t r = reason ? strlen(reason) : 0;
         if (r > sizeof body - 2)
             r = sizeof body - 2;
-        memcpy(body + 2, reason, r);
+        if (r > 0) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(body + 2, reason, r);
         n += r;
     }
     return outframe_new(MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, body, n);
