@@ -3,7 +3,6 @@
  * made before them) and of broker/bk_history.c (the history answer with
  * base64 `data`, kept under its byte budget with `more`), against a real
  * SQLite file in a fresh temporary directory. Single-threaded. */
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,38 +13,23 @@
 #include "bk_render.h"
 #include "bk_store.h"
 #include "check.h"
+#include "dbtest.h"
 #include "json.h"
 
 static char tmp_dir[256];
 static char db_path[320];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static store *setup(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/roomcast-history-XXXXXX",
-             base != NULL && *base ? base : "/tmp");
-    if (mkdtemp(tmp_dir) == NULL)
-        exit(2);
+    dbtest_mkdtemp(tmp_dir, sizeof tmp_dir, "history");
     snprintf(db_path, sizeof db_path, "%s/roomcast.db", tmp_dir);
-    store *s = NULL;
-    if (store_open(db_path, false, &s) != RC_OK)
-        exit(2);
-    return s;
+    return dbtest_open(db_path);
 }
 
 static void cleanup(store *s)
 {
     store_close(s);
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dbtest_remove(tmp_dir);
 }
 
 static void put_text(store *s, uint64_t seq, const char *text)
@@ -112,11 +96,7 @@ TEST(binary_round_trips_among_text)
 
 TEST(old_database_gets_the_new_columns)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/roomcast-history-XXXXXX",
-             base != NULL && *base ? base : "/tmp");
-    if (mkdtemp(tmp_dir) == NULL)
-        exit(2);
+    dbtest_mkdtemp(tmp_dir, sizeof tmp_dir, "history");
     snprintf(db_path, sizeof db_path, "%s/old.db", tmp_dir);
     sqlite3 *db;
     CHECK_EQ_INT(sqlite3_open(db_path, &db), SQLITE_OK);

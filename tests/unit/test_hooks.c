@@ -7,7 +7,6 @@
  * across restarts while events wait and get a new prefix once the outbox
  * was empty; hooks that are off write nothing; NULL is accepted everywhere. Main thread, plus the
  * sender thread hooks_open starts. */
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,34 +17,20 @@
 #include "bk_store.h"
 #include "check.h"
 #include "config.h"
+#include "dbtest.h"
 
 static char tmp_dir[256];
 static char db_path[320];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void tmp_setup(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/roomcast-hooks-XXXXXX",
-             base != NULL && *base ? base : "/tmp");
-    if (mkdtemp(tmp_dir) == NULL) {
-        perror("mkdtemp");
-        exit(2);
-    }
+    dbtest_mkdtemp(tmp_dir, sizeof tmp_dir, "hooks");
     snprintf(db_path, sizeof db_path, "%s/roomcast.db", tmp_dir);
 }
 
 static void tmp_cleanup(void)
 {
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dbtest_remove(tmp_dir);
 }
 
 static void sig_is(const char *key, size_t key_len, const char *data,

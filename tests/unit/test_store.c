@@ -6,7 +6,6 @@
  * outside its time window; members put/update/del; retention by count and
  * by age, with the room's seq counter surviving it; text holding NUL; and
  * everything still there after a reopen. Single-threaded. */
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "bk_retention.h"
 #include "bk_store.h"
 #include "check.h"
+#include "dbtest.h"
 #include "log.h"
 
 /* --- a temporary directory per test --------------------------------- */
@@ -24,42 +24,22 @@
 static char tmp_dir[256];
 static char db_path[320];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* Makes a fresh directory; the database goes in a subdirectory of it that
  * does not exist yet (store_open creates it). */
 static void tmp_setup(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/roomcast-store-XXXXXX",
-             base != NULL && *base ? base : "/tmp");
-    if (mkdtemp(tmp_dir) == NULL) {
-        perror("mkdtemp");
-        exit(2);
-    }
+    dbtest_mkdtemp(tmp_dir, sizeof tmp_dir, "store");
     snprintf(db_path, sizeof db_path, "%s/sub/dir/roomcast.db", tmp_dir);
 }
 
 static void tmp_cleanup(void)
 {
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dbtest_remove(tmp_dir);
 }
 
 static store *open_store(void)
 {
-    store *s = NULL;
-    if (store_open(db_path, false, &s) != RC_OK || s == NULL) {
-        fprintf(stderr, "store_open %s failed\n", db_path);
-        exit(2);
-    }
-    return s;
+    return dbtest_open(db_path);
 }
 
 /* --- collecting rows ---------------------------------------------------- */
@@ -131,6 +111,18 @@ static rc put_msg(store *s, const char *room, uint64_t seq, const char *uid,
         .text = text, .text_len = (size_t)n, .cid = cid, .ts = ts,
     };
     return store_append(s, &m);
+}
+
+/* A fresh directory and store holding lobby's message 1, committed: where
+ * the tests of commits and of a store that goes away start. */
+static store *open_with_one_message(void)
+{
+    tmp_setup();
+    store *s = open_store();
+    CHECK(store_begin(s) == RC_OK);
+    CHECK(put_msg(s, "lobby", 1, "alice", NULL, 1) == RC_OK);
+    CHECK(store_commit(s) == RC_OK);
+    return s;
 }
 
 /* store_after into a fresh rows. */
@@ -245,11 +237,7 @@ TEST(checkpointer_backfills_the_database_file)
 
 TEST(close_without_commit_rolls_back)
 {
-    tmp_setup();
-    store *s = open_store();
-    CHECK(store_begin(s) == RC_OK);
-    CHECK(put_msg(s, "lobby", 1, "alice", NULL, 1) == RC_OK);
-    CHECK(store_commit(s) == RC_OK);
+    store *s = open_with_one_message();
     CHECK(store_begin(s) == RC_OK);
     CHECK(put_msg(s, "lobby", 2, "alice", NULL, 2) == RC_OK);
     CHECK(store_member_put(s, "lobby", "alice", "Alice", 2) == RC_OK);
@@ -760,11 +748,7 @@ TEST(open_fails_cleanly_on_bad_path)
 
 TEST(a_failed_write_fails_its_whole_transaction)
 {
-    tmp_setup();
-    store *s = open_store();
-    CHECK(store_begin(s) == RC_OK);
-    CHECK(put_msg(s, "lobby", 1, "alice", NULL, 1) == RC_OK);
-    CHECK(store_commit(s) == RC_OK);
+    store *s = open_with_one_message();
     CHECK(store_begin(s) == RC_OK);
     CHECK(put_msg(s, "lobby", 2, "alice", NULL, 2) == RC_OK);
     CHECK(put_msg(s, "lobby", 1, "bob", NULL, 3) == RC_DB); /* fails */
@@ -795,11 +779,7 @@ TEST(a_failed_write_fails_its_whole_transaction)
 
 TEST(a_database_file_moved_away_fails_the_commit_until_it_is_back)
 {
-    tmp_setup();
-    store *s = open_store();
-    CHECK(store_begin(s) == RC_OK);
-    CHECK(put_msg(s, "lobby", 1, "alice", NULL, 1) == RC_OK);
-    CHECK(store_commit(s) == RC_OK);
+    store *s = open_with_one_message();
     char away[400];
     snprintf(away, sizeof away, "%s.away", db_path);
     CHECK(rename(db_path, away) == 0);

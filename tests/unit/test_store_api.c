@@ -4,7 +4,6 @@
  * database file (and its WAL, while the store is open); store_message_owner; members by page and count; the next
  * room with messages or members, by name, within a prefix; the `deleted`
  * column added to a database made before it existed. Single-threaded. */
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,45 +13,26 @@
 
 #include "bk_store.h"
 #include "check.h"
+#include "dbtest.h"
 #include "log.h"
 
 static char tmp_dir[256];
 static char db_path[320];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void tmp_setup(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/roomcast-store-api-XXXXXX",
-             base != NULL && *base ? base : "/tmp");
-    if (mkdtemp(tmp_dir) == NULL) {
-        perror("mkdtemp");
-        exit(2);
-    }
+    dbtest_mkdtemp(tmp_dir, sizeof tmp_dir, "store-api");
     snprintf(db_path, sizeof db_path, "%s/roomcast.db", tmp_dir);
 }
 
 static void tmp_cleanup(void)
 {
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dbtest_remove(tmp_dir);
 }
 
 static store *open_store(void)
 {
-    store *s = NULL;
-    if (store_open(db_path, false, &s) != RC_OK || s == NULL) {
-        fprintf(stderr, "store_open %s failed\n", db_path);
-        exit(2);
-    }
-    return s;
+    return dbtest_open(db_path);
 }
 
 static rc put(store *s, const char *room, uint64_t seq, const char *uid,
