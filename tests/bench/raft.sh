@@ -18,49 +18,10 @@ RATE=${BENCH_RAFT_RATE:-1000}
 TMP=$(mktemp -d /tmp/roomcast-bench-raft.XXXXXX)
 PIDS=""
 
-cleanup() {
-    for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. "$BENCH/lib.sh"
+trap kill_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-say() { printf '%s\n' "$*"; }
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
-
-free_ports() {
-    node -e '
-const net = require("net");
-const want = Number(process.argv[1]), got = new Set();
-let tries = 0;
-function next() {
-  if (got.size === want) { console.log([...got].join(" ")); return; }
-  if (++tries > 500) { console.error("no free ports"); process.exit(1); }
-  const p = 20000 + Math.floor(Math.random() * 12000);
-  if (got.has(p)) return next();
-  const s = net.createServer();
-  s.once("error", next);
-  s.listen(p, "127.0.0.1", () => { got.add(p); s.close(next); });
-}
-next();' "$1"
-}
-
-wait_healthz() {
-    n=0
-    while [ $n -lt 300 ]; do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)" = 200 ] && return 0
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
-
-# metric PORT NAME: a gateway's figure.
-metric() {
-    curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { print $2; exit }'
-}
-
 
 [ -x "$BROKER" ] && [ -x "$GATEWAY" ] || { say "raft: run make first"; exit 1; }
 [ -x "$LG" ] || make -s -C "$BENCH" || { say "raft: cannot build the load generator"; exit 1; }
