@@ -77,6 +77,12 @@ TMP=$(mktemp -d /tmp/roomcast-bench.XXXXXX)
 PIDS=""
 SERVER_PIDS=""
 
+# say, kv, free_ports, rss_kib (and metric) come from lib.sh; stop and
+# wait_healthz are defined again below: this script's stop says when a
+# process ignored SIGTERM, and its wait_healthz polls every 10 ms (start-up
+# times are measured with it).
+. "$BENCH/lib.sh"
+
 finish() {
     echo "${1:-1}" >"$ROOMCAST_BENCH_STATUS"
 }
@@ -100,7 +106,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say() { printf '%s\n' "$*"; }
 die() {
     say "bench: $*" >&2
     exit 1
@@ -124,11 +129,6 @@ stop() {
     PIDS=$rest
 }
 
-# kv LINE KEY: the value of KEY in a `result k=v ...` line.
-kv() {
-    printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
-}
-
 # calc EXPR: floating point arithmetic (awk), "n/a" when an operand is missing.
 calc() {
     awk "BEGIN { x = ($1); printf \"%.${2:-2}f\", x }" 2>/dev/null || printf 'n/a'
@@ -137,26 +137,6 @@ calc() {
 ratio() {
     if [ -z "$1" ] || [ -z "$2" ]; then printf 'n/a'; return; fi
     awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) printf "n/a"; else printf "%.2fx", a / b }'
-}
-
-# free_ports N: N distinct ports that bind on 127.0.0.1 now, picked outside
-# the ephemeral range so that the load generator's own outgoing connections
-# (and their TIME_WAIT leftovers) never sit on them.
-free_ports() {
-    node -e '
-const net = require("net");
-const want = Number(process.argv[1]), got = new Set();
-let tries = 0;
-function next() {
-  if (got.size === want) { console.log([...got].join(" ")); return; }
-  if (++tries > 500) { console.error("no free ports"); process.exit(1); }
-  const p = 20000 + Math.floor(Math.random() * 12000);
-  if (got.has(p)) return next();
-  const s = net.createServer();
-  s.once("error", next);
-  s.listen(p, "127.0.0.1", () => { got.add(p); s.close(next); });
-}
-next();' "$1"
 }
 
 # wait_healthz URL SECONDS: polls until GET URL answers 200.
@@ -171,10 +151,6 @@ const end = Date.now() + Number(secs) * 1000;
   }
   process.exit(1);
 })();' "$1" "$2"
-}
-
-rss_kib() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
 # fanout LABEL ARGS...: runs the load generator, prints its report, and sets
