@@ -1,5 +1,7 @@
 /* dbtest.h -- the temporary-directory set-up the storage unit tests share
- * (test_store.c, test_store_api.c, test_hooks.c, test_history.c):
+ * (test_store.c, test_store_api.c, test_hooks.c, test_history.c; the
+ * test_oom_* files and test_store_replicate.c, which make their directories
+ * their own way, use dbtest_remove):
  *
  *     dbtest_mkdtemp(tmp_dir, sizeof tmp_dir, "store");  ... /roomcast-store-XXXXXX
  *     store *s = dbtest_open(db_path);                   exits 2 if it fails

@@ -7,7 +7,6 @@
  * right (room_check) and nothing leaks. Gateways here are bare records
  * (no link): events_gone only stages records on the others. Single-
  * threaded, apart from the store's checkpointer. */
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,21 +20,13 @@
 #include "bk_store.h"
 #include "check.h"
 #include "config.h"
+#include "dbtest.h"
 #include "log.h"
 #include "oom.h"
 
 static char tmp_dir[256], db_path[320];
 static config cfg;
 static store *st;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 __attribute__((constructor)) static void setup(void)
 {
@@ -56,7 +47,7 @@ __attribute__((constructor)) static void setup(void)
 
 __attribute__((destructor)) static void cleanup(void)
 {
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dbtest_remove(tmp_dir);
 }
 
 #define NCONN 40 /* connections on the gateway that goes */

@@ -12,7 +12,6 @@
  * may have called back for some rows first, but only for the right ones,
  * in order. Nothing leaks. Single-threaded, apart from the store's
  * checkpointer, whose allocations are never failed. */
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +24,7 @@
 #include "bk_retention.h"
 #include "bk_store.h"
 #include "check.h"
+#include "dbtest.h"
 #include "log.h"
 #include "oom.h"
 
@@ -81,15 +81,6 @@ static long path_seq;
 #define NMSG 20
 #define TEXT_LEN 3000 /* longer than a page: overflow pages to read */
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static char text[TEXT_LEN];
 
 static stored_msg msg(const char *room, uint64_t seq, const char *cid)
@@ -143,7 +134,7 @@ __attribute__((constructor)) static void store_setup(void)
 
 __attribute__((destructor)) static void store_cleanup(void)
 {
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dbtest_remove(tmp_dir);
 }
 
 static store *open_base(void)

@@ -7,7 +7,6 @@
  * fresh temporary directory. Single-threaded. */
 #define SQLITE_ENABLE_SESSION 1
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,17 +15,9 @@
 
 #include "bk_store.h"
 #include "check.h"
+#include "dbtest.h"
 
 static char tmp_dir[256];
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static store *open_at(const char *name)
 {
@@ -141,7 +132,7 @@ TEST(a_round_without_a_majority_is_not_stored_and_storage_stays_up)
     store_close(s);
     free(H.data);
     H.data = NULL;
-    nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    dbtest_remove(tmp_dir);
 }
 
 RUN_TESTS(store_replicate)
