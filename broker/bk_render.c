@@ -34,6 +34,20 @@ static void render_binary_fields(wbuf *w, const stored_msg *m)
     }
 }
 
+/* `,"seq":S,"ts":T` and `,"id":ID` when the sender gave one: where a
+ * message stands, the same in every form it is sent in. */
+static void render_message_place(wbuf *w, const stored_msg *m)
+{
+    jsonw_key(w, "seq");
+    jsonw_i64(w, (int64_t)m->seq);
+    jsonw_key(w, "ts");
+    jsonw_i64(w, m->ts);
+    if (m->cid != NULL) {
+        jsonw_key(w, "id");
+        jsonw_cstr(w, m->cid);
+    }
+}
+
 bool render_is_binary(const stored_msg *m)
 {
     return m->type != NULL && m->data != NULL;
@@ -44,14 +58,7 @@ void render_binary(wbuf *w, const stored_msg *m, bool replay)
     size_t at = w->len;
     wbuf_bytes(w, "\0\0\0\0", 4); /* the header length, set below */
     render_message_head(w, m);
-    jsonw_key(w, "seq");
-    jsonw_i64(w, (int64_t)m->seq);
-    jsonw_key(w, "ts");
-    jsonw_i64(w, m->ts);
-    if (m->cid != NULL) {
-        jsonw_key(w, "id");
-        jsonw_cstr(w, m->cid);
-    }
+    render_message_place(w, m);
     render_binary_fields(w, m);
     if (replay)
         jsonw_raw(w, ",\"replay\":true");
@@ -104,14 +111,7 @@ void render_history_item(wbuf *w, const stored_msg *m)
     render_binary_fields(w, m);
     jsonw_key(w, "data");
     render_base64(w, m->data, m->size);
-    jsonw_key(w, "seq");
-    jsonw_i64(w, (int64_t)m->seq);
-    jsonw_key(w, "ts");
-    jsonw_i64(w, m->ts);
-    if (m->cid != NULL) {
-        jsonw_key(w, "id");
-        jsonw_cstr(w, m->cid);
-    }
+    render_message_place(w, m);
     jsonw_raw(w, "}");
 }
 
@@ -126,14 +126,7 @@ void render_message(wbuf *w, const stored_msg *m, bool replay)
     } else {
         render_binary_fields(w, m); /* webhooks */
     }
-    jsonw_key(w, "seq");
-    jsonw_i64(w, (int64_t)m->seq);
-    jsonw_key(w, "ts");
-    jsonw_i64(w, m->ts);
-    if (m->cid != NULL) {
-        jsonw_key(w, "id");
-        jsonw_cstr(w, m->cid);
-    }
+    render_message_place(w, m);
     if (replay)
         jsonw_raw(w, ",\"replay\":true");
     if (m->deleted)
